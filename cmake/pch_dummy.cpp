@@ -1,0 +1,1 @@
+// owns the precompiled header

@@ -1,0 +1,50 @@
+# Shared helpers for prefopt targets.
+set(PREFOPT_WARN -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare)
+
+# prefopt_library(NAME SOURCES ... DEPS ... [TORCH])
+# TORCH: the library uses libtorch and gets the precompiled ATen header.
+function(prefopt_library name)
+  cmake_parse_arguments(A "TORCH" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${A_SOURCES})
+  target_include_directories(${name} PUBLIC ${CMAKE_SOURCE_DIR}/src)
+  target_compile_options(${name} PRIVATE ${PREFOPT_WARN})
+  target_link_libraries(${name} PUBLIC ${A_DEPS})
+  if(A_TORCH)
+    target_link_libraries(${name} PUBLIC ${TORCH_LIBRARIES})
+    target_precompile_headers(${name} REUSE_FROM prefopt_pch)
+  endif()
+endfunction()
+
+# A tiny target whose only job is to own the precompiled <ATen/ATen.h>.
+add_library(prefopt_pch STATIC ${CMAKE_SOURCE_DIR}/cmake/pch_dummy.cpp)
+target_link_libraries(prefopt_pch PUBLIC ${TORCH_LIBRARIES})
+target_precompile_headers(prefopt_pch PRIVATE <ATen/ATen.h> <vector> <string> <map> <memory>)
+
+# preinit object: must be linked into every executable (sets OpenBLAS core,
+# flush-to-zero before any shared library constructor runs). See src/core/cpu.h.
+add_library(prefopt_preinit OBJECT ${CMAKE_SOURCE_DIR}/src/core/preinit.cpp)
+target_include_directories(prefopt_preinit PRIVATE ${CMAKE_SOURCE_DIR}/src)
+
+# prefopt_test(NAME SOURCES ... DEPS ... LABELS ... [TORCH])
+function(prefopt_test name)
+  cmake_parse_arguments(A "TORCH" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${A_SOURCES} $<TARGET_OBJECTS:prefopt_preinit>)
+  target_link_libraries(${name} PRIVATE ${A_DEPS} GTest::gtest GTest::gtest_main prefopt_core)
+  target_compile_options(${name} PRIVATE ${PREFOPT_WARN})
+  target_compile_definitions(${name} PRIVATE PREFOPT_SHARED_DATA="${PREFOPT_SHARED_DATA}"
+                             PREFOPT_SOURCE_DIR="${CMAKE_SOURCE_DIR}"
+                             PREFOPT_BINARY_DIR="${CMAKE_BINARY_DIR}")
+  if(A_TORCH)
+    target_link_libraries(${name} PRIVATE ${TORCH_LIBRARIES})
+    target_precompile_headers(${name} REUSE_FROM prefopt_pch)
+  endif()
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT A_LABELS)
+    set(A_LABELS unit)
+  endif()
+  if(NOT A_TIMEOUT)
+    set(A_TIMEOUT 600)
+  endif()
+  set_tests_properties(${name} PROPERTIES LABELS "${A_LABELS}" TIMEOUT ${A_TIMEOUT}
+                       WORKING_DIRECTORY ${CMAKE_BINARY_DIR})
+endfunction()

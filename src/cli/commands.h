@@ -1,0 +1,15 @@
+// prefopt CLI: one register_* function per area; main.cpp calls them all.
+// Each adds its subcommands to the app and sets their callbacks. Callbacks
+// throw prefopt::Error on bad input; main() catches once and exits with 2.
+#pragma once
+namespace CLI {
+class App;
+}
+namespace prefopt::cli {
+void register_info(CLI::App& app);      // info           (cmd_info.cpp)
+void register_model(CLI::App& app);     // logprobs, generate, convert (cmd_model.cpp)
+void register_tokenize(CLI::App& app);  // tokenize       (cmd_tokenize.cpp)
+void register_train(CLI::App& app);     // train, bench   (cmd_train.cpp)
+void register_verify(CLI::App& app);    // eval-code, grade, passk, pairs (cmd_verify.cpp)
+void register_pipeline(CLI::App& app);  // demo, iterate  (cmd_pipeline.cpp)
+}  // namespace prefopt::cli

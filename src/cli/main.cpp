@@ -1,0 +1,31 @@
+// prefopt: direct preference learning for language models, in C++.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"prefopt: direct preference learning (DPO, KTO, BCO, ORPO, SimPO, ...) for HF causal LMs"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for all subcommands");
+  prefopt::cli::register_info(app);
+  prefopt::cli::register_model(app);
+  prefopt::cli::register_tokenize(app);
+  prefopt::cli::register_train(app);
+  prefopt::cli::register_verify(app);
+  prefopt::cli::register_pipeline(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const prefopt::Error& e) {
+    std::fprintf(stderr, "prefopt: error: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "prefopt: internal error: %s\n", e.what());
+    return 3;
+  }
+  return 0;
+}

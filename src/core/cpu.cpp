@@ -1,0 +1,134 @@
+#include "core/cpu.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+#include <xmmintrin.h>
+#include <pmmintrin.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+extern char** environ;
+
+namespace prefopt::cpu {
+
+static const char* g_reexec_core = "";  // what a re-exec forced ("" = none)
+static bool g_user_set = false;
+
+// Kernel families in increasing capability; the rank of what the CPU and OS support.
+static int core_rank(const std::string& c) {
+  if (c == "SkylakeX" || c == "Cooperlake" || c == "SapphireRapids") return 3;
+  if (c == "Haswell" || c == "Zen") return 2;
+  return 1;
+}
+
+static const char* best_supported_core() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  // __builtin_cpu_supports also checks that the OS saves the register state.
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512cd"))
+    return "SkylakeX";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return "";
+}
+
+void set_flush_denormals() {
+#if defined(__SSE__)
+  _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+  _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+#endif
+}
+
+bool flush_denormals_enabled() {
+#if defined(__SSE__)
+  return _MM_GET_FLUSH_ZERO_MODE() == _MM_FLUSH_ZERO_ON;
+#else
+  return false;
+#endif
+}
+
+static bool env_has(char** envp, const char* key) {
+  size_t n = std::strlen(key);
+  for (char** e = envp; e && *e; ++e)
+    if (std::strncmp(*e, key, n) == 0 && (*e)[n] == '=') return true;
+  return false;
+}
+static const char* env_get(char** envp, const char* key) {
+  size_t n = std::strlen(key);
+  for (char** e = envp; e && *e; ++e)
+    if (std::strncmp(*e, key, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+  return nullptr;
+}
+
+void preinit(char** envp) {
+  // Runs before libc and every shared library are initialised: touch no libc
+  // state, only this thread's MXCSR, which threads created later inherit.
+  set_flush_denormals();
+  (void)envp;
+}
+
+void after_libraries_loaded(char** argv, char** envp) {
+  set_flush_denormals();
+  const char* forced = env_get(envp, "PREFOPT_REEXEC_CORETYPE");
+  if (forced) {
+    g_reexec_core = forced;
+    return;  // we are the re-exec'd process: never loop
+  }
+  if (env_has(envp, "OPENBLAS_CORETYPE")) {
+    g_user_set = true;
+    return;
+  }
+  std::string cur = blas_core_name();
+  if (cur.empty()) return;  // not OpenBLAS
+  const char* best = best_supported_core();
+  if (!*best || core_rank(cur) >= core_rank(best)) return;
+  // OpenBLAS mis-detected this CPU: restart with the kernels it really supports.
+  std::vector<std::string> env;
+  for (char** e = envp; e && *e; ++e) env.emplace_back(*e);
+  env.push_back(std::string("OPENBLAS_CORETYPE=") + best);
+  env.push_back(std::string("PREFOPT_REEXEC_CORETYPE=") + best);
+  std::vector<char*> ep;
+  for (auto& s : env) ep.push_back(s.data());
+  ep.push_back(nullptr);
+  execve("/proc/self/exe", argv, ep.data());  // returns only on failure: carry on
+}
+
+const char* chosen_coretype() { return g_reexec_core; }
+bool user_set_coretype() { return g_user_set; }
+
+void ensure_cpu_setup_or_reexec(char** argv) { after_libraries_loaded(argv, environ); }
+
+int num_cores() {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n < 1 ? 1 : static_cast<int>(n);
+}
+
+// OpenBLAS entry points, looked up at run time so any BLAS can be linked.
+template <typename F>
+static F blas_sym(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+
+std::string blas_core_name() {
+  auto f = blas_sym<char* (*)()>("openblas_get_corename");
+  return f ? std::string(f()) : std::string();
+}
+std::string blas_config() {
+  auto f = blas_sym<char* (*)()>("openblas_get_config");
+  return f ? std::string(f()) : std::string();
+}
+int blas_num_threads() {
+  auto f = blas_sym<int (*)()>("openblas_get_num_threads");
+  return f ? f() : -1;
+}
+void set_blas_num_threads(int n) {
+  auto f = blas_sym<void (*)(int)>("openblas_set_num_threads");
+  if (f) f(n);
+}
+
+}  // namespace prefopt::cpu

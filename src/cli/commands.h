@@ -7,9 +7,11 @@ class App;
 }
 namespace prefopt::cli {
 void register_info(CLI::App& app);      // info           (cmd_info.cpp)
-void register_model(CLI::App& app);     // logprobs, generate, convert (cmd_model.cpp)
+void register_model(CLI::App& app);     // logprobs, convert (cmd_model.cpp)
+void register_generate(CLI::App& app);  // generate (sampling)  (cmd_generate.cpp)
 void register_tokenize(CLI::App& app);  // tokenize       (cmd_tokenize.cpp)
 void register_train(CLI::App& app);     // train, bench   (cmd_train.cpp)
-void register_verify(CLI::App& app);    // eval-code, grade, passk, pairs (cmd_verify.cpp)
+void register_sandbox(CLI::App& app);   // eval-code     (cmd_sandbox.cpp)
+void register_verify(CLI::App& app);    // grade, passk, pairs (cmd_verify.cpp)
 void register_pipeline(CLI::App& app);  // demo, iterate  (cmd_pipeline.cpp)
 }  // namespace prefopt::cli

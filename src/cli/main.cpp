@@ -12,8 +12,10 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Show help for all subcommands");
   prefopt::cli::register_info(app);
   prefopt::cli::register_model(app);
+  prefopt::cli::register_generate(app);
   prefopt::cli::register_tokenize(app);
   prefopt::cli::register_train(app);
+  prefopt::cli::register_sandbox(app);
   prefopt::cli::register_verify(app);
   prefopt::cli::register_pipeline(app);
   try {

@@ -79,7 +79,11 @@ void after_libraries_loaded(char** argv, char** envp) {
     g_reexec_core = forced;
     return;  // we are the re-exec'd process: never loop
   }
-  if (env_has(envp, "OPENBLAS_CORETYPE")) {
+  // PREFOPT_BLAS_RECHECK=1 asks to upgrade even a user-set OPENBLAS_CORETYPE
+  // when it is weaker than what the CPU supports (also how the test drives
+  // the re-exec path on a machine that OpenBLAS detects correctly).
+  const bool recheck = env_has(envp, "PREFOPT_BLAS_RECHECK");
+  if (env_has(envp, "OPENBLAS_CORETYPE") && !recheck) {
     g_user_set = true;
     return;
   }
@@ -89,7 +93,8 @@ void after_libraries_loaded(char** argv, char** envp) {
   if (!*best || core_rank(cur) >= core_rank(best)) return;
   // OpenBLAS mis-detected this CPU: restart with the kernels it really supports.
   std::vector<std::string> env;
-  for (char** e = envp; e && *e; ++e) env.emplace_back(*e);
+  for (char** e = envp; e && *e; ++e)
+    if (std::strncmp(*e, "OPENBLAS_CORETYPE=", 18) != 0) env.emplace_back(*e);
   env.push_back(std::string("OPENBLAS_CORETYPE=") + best);
   env.push_back(std::string("PREFOPT_REEXEC_CORETYPE=") + best);
   std::vector<char*> ep;

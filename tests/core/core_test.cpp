@@ -112,3 +112,34 @@ TEST(Cpu, PreinitRanBeforeMain) {
     EXPECT_NE(core, "Prescott");
   }
 }
+
+// Drives the re-exec path end to end: a deliberately weak kernel (Prescott)
+// is upgraded to what the CPU supports, visible in `prefopt info --system`.
+TEST(Cpu, ReexecUpgradesWeakKernel) {
+  std::string exe = std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt";
+  if (!file_exists(exe)) GTEST_SKIP() << "prefopt executable not built";
+  auto run = [&](const std::string& env) {
+    std::string cmd = env + " " + exe + " info --system 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    pclose(p);
+    return nlohmann::json::parse(out);
+  };
+  auto user = run("OPENBLAS_CORETYPE=Prescott");
+  if (user["blas_core"].get<std::string>().empty()) GTEST_SKIP() << "BLAS is not OpenBLAS";
+  EXPECT_EQ(user["blas_core"], "Prescott");
+  EXPECT_NE(user["blas_core_chosen_by"].get<std::string>().find("user"), std::string::npos);
+  __builtin_cpu_init();
+  bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  auto up = run("OPENBLAS_CORETYPE=Prescott PREFOPT_BLAS_RECHECK=1");
+  if (avx2) {
+    EXPECT_NE(up["blas_core"], "Prescott");
+    EXPECT_NE(up["blas_core_chosen_by"].get<std::string>().find("prefopt"), std::string::npos);
+    EXPECT_GT(up["sgemm_gflops"].get<double>(), user["sgemm_gflops"].get<double>());
+  } else {
+    EXPECT_EQ(up["blas_core"], "Prescott");
+  }
+}

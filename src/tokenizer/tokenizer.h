@@ -54,6 +54,7 @@ class Tokenizer {
   std::optional<int32_t> token_to_id(std::string_view token) const;
   std::string id_to_token(int32_t id) const;  // "" for an unknown id
   bool is_special(int32_t id) const;          // an added token marked special
+  bool is_added(int32_t id) const;            // any added token (matched before pre-tokenization)
 
   // The chat_template of tokenizer_config.json when the source had one, else "".
   const std::string& chat_template_text() const;

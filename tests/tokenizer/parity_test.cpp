@@ -1,0 +1,160 @@
+// Parity with Hugging Face tokenizers on llama.cpp's vocab test vectors
+// (../shared/data/tokenizers/llama.cpp-vocab: *.gguf.inp strings, *.gguf.out HF ids, no BOS).
+#include <gtest/gtest.h>
+
+#include <random>
+#include <sstream>
+
+#include "core/fs.h"
+#include "tokenizer/tokenizer.h"
+
+using prefopt::Tokenizer;
+static const std::string D = PREFOPT_SHARED_DATA "/tokenizers/";
+static const std::string V = D + "llama.cpp-vocab/";
+
+struct Vectors {
+  std::vector<std::string> inputs;
+  std::vector<std::vector<int32_t>> ids;
+};
+static Vectors vectors(const std::string& name) {
+  Vectors v;
+  std::string inp = prefopt::read_file(V + "ggml-vocab-" + name + ".gguf.inp");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  size_t p = 0;
+  for (size_t q; (q = inp.find(sep, p)) != std::string::npos; p = q + sep.size()) v.inputs.push_back(inp.substr(p, q - p));
+  std::istringstream out(prefopt::read_file(V + "ggml-vocab-" + name + ".gguf.out"));
+  std::string line;
+  while (std::getline(out, line)) {
+    std::istringstream ls(line);
+    std::vector<int32_t> ids;
+    int32_t x;
+    while (ls >> x) ids.push_back(x);
+    v.ids.push_back(ids);
+  }
+  return v;
+}
+
+static void check_vectors(const Tokenizer& tok, const std::string& name) {
+  Vectors v = vectors(name);
+  ASSERT_EQ(v.inputs.size(), v.ids.size()) << name;
+  ASSERT_GE(v.inputs.size(), 40u);
+  int bad = 0;
+  for (size_t i = 0; i < v.inputs.size(); ++i) {
+    auto got = tok.encode(v.inputs[i]);
+    if (got != v.ids[i]) {
+      ++bad;
+      std::string g, e;
+      for (auto x : got) g += std::to_string(x) + " ";
+      for (auto x : v.ids[i]) e += std::to_string(x) + " ";
+      ADD_FAILURE() << name << " #" << i << " input [" << v.inputs[i] << "]\n got      " << g << "\n expected " << e;
+    }
+  }
+  EXPECT_EQ(bad, 0) << name;
+}
+
+// Encode -> decode is the identity on random valid Unicode; invalid UTF-8 never crashes
+// and decodes to its U+FFFD-replaced form.
+static void check_roundtrip(const Tokenizer& tok, bool spm) {
+  std::mt19937 rng(1234);
+  const uint32_t ranges[][2] = {{0x20, 0x7E}, {0xA0, 0x24F}, {0x370, 0x3FF}, {0x400, 0x4FF}, {0x4E00, 0x9FFF},
+                                {0xAC00, 0xD7A3}, {0x1F300, 0x1F64F}, {0x9, 0xA}, {0x3040, 0x30FF}, {0x600, 0x6FF}};
+  auto cp = [](uint32_t c) {
+    std::string o;
+    if (c < 0x80) o += char(c);
+    else if (c < 0x800) { o += char(0xC0 | (c >> 6)); o += char(0x80 | (c & 0x3F)); }
+    else if (c < 0x10000) { o += char(0xE0 | (c >> 12)); o += char(0x80 | ((c >> 6) & 0x3F)); o += char(0x80 | (c & 0x3F)); }
+    else { o += char(0xF0 | (c >> 18)); o += char(0x80 | ((c >> 12) & 0x3F)); o += char(0x80 | ((c >> 6) & 0x3F)); o += char(0x80 | (c & 0x3F)); }
+    return o;
+  };
+  for (int it = 0; it < 150; ++it) {
+    std::string s;
+    int n = 1 + rng() % 40;
+    for (int k = 0; k < n; ++k) {
+      auto& r = ranges[rng() % 10];
+      s += cp(r[0] + rng() % (r[1] - r[0] + 1));
+      if (rng() % 4 == 0) s += ' ';
+    }
+    auto ids = tok.encode(s);
+    std::string back = tok.decode(ids);
+    // Added tokens that spell a byte-level character (DeepSeek-Coder's "þ", "Á", ...) decode
+    // through the ByteLevel decoder as HF does (to U+FFFD), so they are not round-trip exact.
+    bool added = false;
+    for (auto id : ids) added |= tok.is_added(id);
+    if (!added) EXPECT_EQ(back, s) << "round trip of [" << s << "]";
+    for (auto id : ids) ASSERT_TRUE(id >= 0 && id < tok.vocab_size());
+  }
+  for (int it = 0; it < 50; ++it) {
+    std::string s;
+    int n = 1 + rng() % 30;
+    for (int k = 0; k < n; ++k) s += char(rng() % 256);
+    auto ids = tok.encode(s);  // must not crash
+    for (auto id : ids) ASSERT_TRUE(id >= 0 && id < tok.vocab_size());
+    std::string back = tok.decode(ids);
+    EXPECT_FALSE(back.empty());
+  }
+}
+
+TEST(TokenizerParity, Gpt2Json) {
+  auto t = Tokenizer::load(D + "gpt2/tokenizer.json");
+  EXPECT_EQ(t.vocab_size(), 50257);
+  check_vectors(t, "gpt-2");
+  check_roundtrip(t, false);
+}
+TEST(TokenizerParity, Gpt2Gguf) {
+  auto t = Tokenizer::load(V + "ggml-vocab-gpt-2.gguf");
+  check_vectors(t, "gpt-2");
+  check_roundtrip(t, false);
+}
+TEST(TokenizerParity, LlamaSpmGguf) {
+  auto t = Tokenizer::load(V + "ggml-vocab-llama-spm.gguf");
+  check_vectors(t, "llama-spm");
+  check_roundtrip(t, true);
+}
+TEST(TokenizerParity, Phi3Json) {
+  auto t = Tokenizer::load(D + "phi3/tokenizer.json");
+  check_vectors(t, "phi-3");
+  check_roundtrip(t, true);
+}
+TEST(TokenizerParity, Phi3Gguf) {
+  auto t = Tokenizer::load(V + "ggml-vocab-phi-3.gguf");
+  check_vectors(t, "phi-3");
+  check_roundtrip(t, true);
+}
+TEST(TokenizerParity, DeepseekCoderGguf) {
+  auto t = Tokenizer::load(V + "ggml-vocab-deepseek-coder.gguf");
+  check_vectors(t, "deepseek-coder");
+  check_roundtrip(t, false);
+}
+TEST(TokenizerParity, DeepseekLlmGguf) {
+  auto t = Tokenizer::load(V + "ggml-vocab-deepseek-llm.gguf");
+  check_vectors(t, "deepseek-llm");
+  check_roundtrip(t, false);
+}
+TEST(TokenizerParity, StarcoderGguf) {
+  auto t = Tokenizer::load(V + "ggml-vocab-starcoder.gguf");
+  check_vectors(t, "starcoder");
+  check_roundtrip(t, false);
+}
+TEST(TokenizerParity, FalconGguf) {
+  auto t = Tokenizer::load(V + "ggml-vocab-falcon.gguf");
+  check_vectors(t, "falcon");
+  check_roundtrip(t, false);
+}
+TEST(TokenizerParity, Qwen2VocabMerges) {
+  auto t = Tokenizer::load(D + "qwen2");
+  EXPECT_EQ(t.token_to_id("<|im_end|>"), 151645);
+  EXPECT_EQ(t.eos_id(), 151645);
+  EXPECT_EQ(t.pad_id(), 151643);
+  check_vectors(t, "qwen2");
+  check_roundtrip(t, false);
+}
+TEST(TokenizerParity, Llama3Tiktoken) {
+  auto t = Tokenizer::load(D + "llama3/tokenizer.model");
+  EXPECT_EQ(t.token_to_id("<|eot_id|>"), 128009);
+  EXPECT_EQ(t.bos_id(), 128000);
+  check_vectors(t, "llama-bpe");
+  check_roundtrip(t, false);
+  auto ids = t.encode("Hello", true);
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(ids[0], 128000);
+}

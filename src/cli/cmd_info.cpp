@@ -12,6 +12,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "model/info.h"
 
 namespace prefopt::cli {
 
@@ -56,7 +57,7 @@ void register_info(CLI::App& app) {
       print_system();
       if (model->empty()) return;
     }
-    fail("info", "model info is not built yet");
+    std::printf("%s\n", model_info_json(*model).c_str());
   });
 }
 

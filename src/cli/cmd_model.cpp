@@ -1,7 +1,63 @@
+// prefopt logprobs --model DIR --input IDS.jsonl
+#include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "core/error.h"
+#include "core/jsonl.h"
+#include "model/model.h"
 
 namespace prefopt::cli {
-void register_model(CLI::App& app) {}
+
+// Reads {"input_ids":[...], "attention_mask":[...]?} rows; keeps the ids whose
+// mask is 1 (so padded rows from other tools work). Errors name file:line.
+std::vector<std::vector<int64_t>> read_id_rows(const std::string& path, int64_t vocab) {
+  std::vector<std::vector<int64_t>> rows;
+  for_each_jsonl(path, [&](const json& row, size_t line) {
+    const json& ids = require_field(row, "input_ids", path, line);
+    if (!ids.is_array()) fail(where(path, line), "\"input_ids\" must be an array of integers");
+    std::vector<int64_t> v;
+    const json* mask = row.contains("attention_mask") ? &row["attention_mask"] : nullptr;
+    if (mask && (!mask->is_array() || mask->size() != ids.size()))
+      fail(where(path, line), "\"attention_mask\" must be an array as long as \"input_ids\"");
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (!ids[i].is_number_integer()) fail(where(path, line), fmt::format("input_ids[{}] is not an integer", i));
+      int64_t id = ids[i].get<int64_t>();
+      if (mask && !(*mask)[i].is_number_integer()) fail(where(path, line), "attention_mask must hold 0/1 integers");
+      if (mask && (*mask)[i].get<int64_t>() == 0) continue;
+      if (id < 0 || id >= vocab)
+        fail(where(path, line), fmt::format("token id {} is outside the model's vocabulary [0, {})", id, vocab),
+             "were these ids made with this model's tokenizer?");
+      v.push_back(id);
+    }
+    rows.push_back(std::move(v));
+  });
+  return rows;
+}
+
+void register_model(CLI::App& app) {
+  auto* cmd = app.add_subcommand("logprobs", "Per-token log-probabilities log p(x[t+1] | x[<=t]) of id sequences");
+  auto model = std::make_shared<std::string>();
+  auto input = std::make_shared<std::string>();
+  cmd->add_option("--model", *model, "HF model directory")->required();
+  cmd->add_option("--input", *input, "JSONL with {\"input_ids\": [...]} (optional \"attention_mask\")")->required();
+  cmd->callback([=] {
+    auto m = CausalLM::from_pretrained(*model);
+    auto rows = read_id_rows(*input, m->config().vocab_size);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].size() > static_cast<size_t>(m->config().max_position_embeddings))
+        fail(where(*input, i + 1), fmt::format("sequence of {} tokens exceeds the model's context length {}",
+                                               rows[i].size(), m->config().max_position_embeddings));
+      auto lp = token_logprobs(*m, {rows[i]})[0];
+      double sum = 0;
+      for (float x : lp) sum += x;
+      nlohmann::json out = {{"token_logprobs", lp}, {"sum", sum}};
+      std::printf("%s\n", out.dump().c_str());
+    }
+  });
+}
+
 }  // namespace prefopt::cli

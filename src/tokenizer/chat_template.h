@@ -1,7 +1,7 @@
 // prefopt chat templates: TRL conversational messages -> token ids + a role per token.
 //
 // Built-ins (recognised from tokenizer_config.json's chat_template, or chosen by name):
-//   chatml (Qwen), llama3, llama2 (also Mistral [INST]), gemma, phi3, plain (demo model).
+//   chatml (Qwen), llama3, llama2, mistral ([INST] without <<SYS>>), gemma, phi3, plain (demo model).
 // The ids always equal tok.encode(rendered text) (one joint encoding); each token's role
 // comes from the byte offsets of the segment that produced it:
 //   message content            -> that message's role (System/User/Assistant/Tool);
@@ -37,7 +37,7 @@ struct ChatSegment {
   Role role;
 };
 
-enum class ChatFormat : uint8_t { ChatML, Llama3, Llama2, Gemma, Phi3, Plain };
+enum class ChatFormat : uint8_t { ChatML, Llama3, Llama2, Mistral, Gemma, Phi3, Plain };
 
 class ChatTemplate {
  public:
@@ -48,6 +48,13 @@ class ChatTemplate {
 
   const std::string& name() const { return name_; }
   ChatFormat format() const { return format_; }
+  // A system prompt inserted when the conversation has none (Qwen's ChatML templates).
+  const std::string& default_system() const { return default_system_; }
+  ChatTemplate with_default_system(std::string s) const {
+    ChatTemplate t = *this;
+    t.default_system_ = std::move(s);
+    return t;
+  }
 
   // The rendered conversation as segments (the rendered text is their concatenation).
   std::vector<ChatSegment> render_segments(const std::vector<ChatMessage>& messages,
@@ -60,6 +67,7 @@ class ChatTemplate {
   ChatTemplate(ChatFormat f, std::string name) : format_(f), name_(std::move(name)) {}
   ChatFormat format_;
   std::string name_;
+  std::string default_system_;  // ChatML variants that inject a system prompt (Qwen)
 };
 
 }  // namespace prefopt

@@ -1,0 +1,110 @@
+#include "loss/logps.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "core/error.h"
+
+namespace prefopt {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// z = cap(h @ W^T) in fp32 for one chunk; also returns the raw logits when capped.
+at::Tensor chunk_logits(const at::Tensor& h, const at::Tensor& w, double cap) {
+  auto z = at::matmul(h.to(at::kFloat), w.to(at::kFloat).t());
+  if (cap > 0) z = at::tanh(z / cap) * cap;
+  return z;
+}
+
+struct ChunkedLogps : public torch::autograd::Function<ChunkedLogps> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden, const at::Tensor& weight,
+                            const at::Tensor& labels, double cap, int64_t chunk, at::Tensor logit_mean_out) {
+    at::NoGradGuard ng;
+    const int64_t N = hidden.size(0);
+    auto out = at::empty({N}, hidden.options().dtype(at::kFloat));
+    for (int64_t a = 0; a < N; a += chunk) {
+      int64_t n = std::min(chunk, N - a);
+      auto z = chunk_logits(hidden.narrow(0, a, n), weight, cap);  // [n,V]
+      auto lse = at::logsumexp(z, -1);
+      out.narrow(0, a, n).copy_(z.gather(1, labels.narrow(0, a, n).unsqueeze(1)).squeeze(1) - lse);
+      if (logit_mean_out.defined()) logit_mean_out.narrow(0, a, n).copy_(z.mean(-1));
+    }
+    ctx->save_for_backward({hidden, weight, labels});
+    ctx->saved_data["cap"] = cap;
+    ctx->saved_data["chunk"] = chunk;
+    return out;
+  }
+
+  // d logp[label] / dz = onehot(label) - softmax(z); through the cap:
+  // dz/dz_raw = 1 - tanh^2 = 1 - (z/cap)^2.
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const auto& hidden = saved[0];
+    const auto& weight = saved[1];
+    const auto& labels = saved[2];
+    const double cap = ctx->saved_data["cap"].toDouble();
+    const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    auto g = grad_outputs[0].to(at::kFloat);  // [N]
+    const int64_t N = hidden.size(0);
+    const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
+    auto wf = weight.to(at::kFloat);
+    at::Tensor gh = need_h ? at::empty(hidden.sizes(), hidden.options().dtype(at::kFloat)) : at::Tensor();
+    at::Tensor gw = need_w ? at::zeros(weight.sizes(), weight.options().dtype(at::kFloat)) : at::Tensor();
+    for (int64_t a = 0; a < N; a += chunk) {
+      int64_t n = std::min(chunk, N - a);
+      auto hc = hidden.narrow(0, a, n).to(at::kFloat);
+      auto z = chunk_logits(hc, wf, cap);
+      auto gc = g.narrow(0, a, n).unsqueeze(1);        // [n,1]
+      auto dz = at::softmax(z, -1).mul_(gc).neg_();     // [n,V]
+      dz.scatter_add_(1, labels.narrow(0, a, n).unsqueeze(1), gc);
+      if (cap > 0) dz.mul_(1.0 - (z / cap).pow(2));
+      if (need_h) gh.narrow(0, a, n).copy_(at::matmul(dz, wf));
+      if (need_w) gw.addmm_(dz.t(), hc);
+    }
+    return {need_h ? gh.to(hidden.scalar_type()) : at::Tensor(), need_w ? gw.to(weight.scalar_type()) : at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor token_logps(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels, double softcap,
+                       int64_t chunk_rows) {
+  PREFOPT_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1),
+                "token_logps: hidden [N,H] and weight [V,H] expected");
+  PREFOPT_CHECK(labels.dim() == 1 && labels.size(0) == hidden.size(0), "token_logps: labels must be [N]");
+  return ChunkedLogps::apply(hidden, weight, labels.to(at::kLong), softcap, std::max<int64_t>(1, chunk_rows),
+                             at::Tensor());
+}
+
+at::Tensor token_logps_reference(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+                                 double softcap) {
+  auto z = at::matmul(hidden.to(at::kFloat), weight.to(at::kFloat).t());
+  if (softcap > 0) z = at::tanh(z / softcap) * softcap;
+  return at::log_softmax(z, -1).gather(1, labels.to(at::kLong).unsqueeze(1)).squeeze(1);
+}
+
+SeqLogps sequence_logps(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+                        const at::Tensor& loss_mask, double softcap, int64_t chunk_rows) {
+  PREFOPT_CHECK(hidden.dim() == 3, "sequence_logps: hidden must be [B,T,H]");
+  const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
+  PREFOPT_CHECK(labels.sizes() == loss_mask.sizes() && labels.size(0) == B && labels.size(1) == T,
+                "sequence_logps: labels and loss_mask must be [B,T] = [{},{}]", B, T);
+  auto flat_mask = loss_mask.reshape({-1}).to(hidden.device()).to(at::kBool);
+  auto idx = flat_mask.nonzero().squeeze(1);  // [N]
+  auto h = hidden.reshape({B * T, H}).index_select(0, idx);
+  auto lab = labels.reshape({-1}).to(hidden.device()).index_select(0, idx);
+  auto row = at::div(idx, T, "floor");  // batch index of each counted token
+  auto logit_mean = at::empty({idx.size(0)}, hidden.options().dtype(at::kFloat));
+  auto lp = ChunkedLogps::apply(h, weight, lab.to(at::kLong), softcap, std::max<int64_t>(1, chunk_rows), logit_mean);
+  auto zeros = at::zeros({B}, hidden.options().dtype(at::kFloat));
+  SeqLogps out;
+  out.sum = zeros.index_add(0, row, lp);
+  out.count = loss_mask.to(hidden.device()).to(at::kFloat).sum(1);
+  out.logit_sum = zeros.index_add(0, row, logit_mean).detach();
+  return out;
+}
+
+}  // namespace prefopt

@@ -1,0 +1,36 @@
+// prefopt loss: the one core computation — per-token log-probabilities of
+// labels under a mask, in fp32, from final hidden states and the lm_head
+// weight, WITHOUT materialising the [B,T,V] log-softmax: rows are processed in
+// chunks and the backward recomputes each chunk's logits (memory O(chunk·V)).
+//
+// Shapes: N rows (tokens), H hidden, V vocab, B batch, T time.
+#pragma once
+#include <cstdint>
+
+#include <ATen/core/Tensor.h>
+
+namespace prefopt {
+
+// log softmax(cap(hidden @ weight^T))[label] for each row. hidden [N,H],
+// weight [V,H], labels [N] int64 -> [N] fp32. Differentiable w.r.t. hidden and
+// weight. softcap > 0 applies Gemma2's cap·tanh(z/cap) to the logits.
+at::Tensor token_logps(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+                       double softcap = 0.0, int64_t chunk_rows = 1024);
+
+// The plain path (full log_softmax over [N,V]); the test oracle.
+at::Tensor token_logps_reference(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+                                 double softcap = 0.0);
+
+struct SeqLogps {
+  at::Tensor sum;        // [B] summed log-probs of the counted tokens (differentiable)
+  at::Tensor count;      // [B] number of counted tokens (float)
+  at::Tensor logit_sum;  // [B] detached: Σ over counted tokens of the mean logit over V
+};
+
+// hidden [B,T,H]; labels [B,T] (the token each position predicts, already
+// shifted by the caller); loss_mask [B,T] (1 = this position counts). Only the
+// masked rows reach the head: no compute on prompt, tool or padding rows.
+SeqLogps sequence_logps(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
+                        const at::Tensor& loss_mask, double softcap = 0.0, int64_t chunk_rows = 1024);
+
+}  // namespace prefopt

@@ -144,8 +144,12 @@ LossOut dpo_loss(const PairInputs& in, const DpoParams& p, RunningMoments* runni
     }
   }
   out.losses = L;
-  out.chosen_rewards = (beta * (pc - rc)).detach();
-  out.rejected_rewards = (beta * (pr - rr)).detach();
+  // TRL computes the rewards with the reference log-probs whenever they are
+  // given, even with reference_free (dpo_trainer.py, dpo_loss tail).
+  const auto& rwc = in.ref_chosen.defined() ? in.ref_chosen : rc;
+  const auto& rwr = in.ref_rejected.defined() ? in.ref_rejected : rr;
+  out.chosen_rewards = (beta * (pc - rwc)).detach();
+  out.rejected_rewards = (beta * (pr - rwr)).detach();
   return out;
 }
 

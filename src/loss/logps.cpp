@@ -11,9 +11,18 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// z = cap(h @ W^T) in fp32 for one chunk; also returns the raw logits when capped.
+// Memory bound: forward and backward hold at most one [chunk_rows, V] fp32
+// logits block (plus its softmax in backward) at a time; nothing of size
+// [N, V] is ever allocated or saved: backward recomputes each chunk's logits
+// from the saved hidden rows and weight.
+
+// Compute type: fp32 (bf16/fp16 inputs are upcast), or fp64 when the hidden
+// states are fp64 (finite-difference tests).
+at::ScalarType ctype(const at::Tensor& h) { return h.scalar_type() == at::kDouble ? at::kDouble : at::kFloat; }
+
+// z = cap(h @ W^T) in the compute type for one chunk.
 at::Tensor chunk_logits(const at::Tensor& h, const at::Tensor& w, double cap) {
-  auto z = at::matmul(h.to(at::kFloat), w.to(at::kFloat).t());
+  auto z = at::matmul(h.to(ctype(h)), w.to(ctype(h)).t());
   if (cap > 0) z = at::tanh(z / cap) * cap;
   return z;
 }
@@ -23,13 +32,13 @@ struct ChunkedLogps : public torch::autograd::Function<ChunkedLogps> {
                             const at::Tensor& labels, double cap, int64_t chunk, at::Tensor logit_mean_out) {
     at::NoGradGuard ng;
     const int64_t N = hidden.size(0);
-    auto out = at::empty({N}, hidden.options().dtype(at::kFloat));
+    auto out = at::empty({N}, hidden.options().dtype(ctype(hidden)));
     for (int64_t a = 0; a < N; a += chunk) {
       int64_t n = std::min(chunk, N - a);
       auto z = chunk_logits(hidden.narrow(0, a, n), weight, cap);  // [n,V]
       auto lse = at::logsumexp(z, -1);
       out.narrow(0, a, n).copy_(z.gather(1, labels.narrow(0, a, n).unsqueeze(1)).squeeze(1) - lse);
-      if (logit_mean_out.defined()) logit_mean_out.narrow(0, a, n).copy_(z.mean(-1));
+      if (logit_mean_out.numel() > 0) logit_mean_out.narrow(0, a, n).copy_(z.mean(-1));
     }
     ctx->save_for_backward({hidden, weight, labels});
     ctx->saved_data["cap"] = cap;
@@ -46,20 +55,25 @@ struct ChunkedLogps : public torch::autograd::Function<ChunkedLogps> {
     const auto& labels = saved[2];
     const double cap = ctx->saved_data["cap"].toDouble();
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
-    auto g = grad_outputs[0].to(at::kFloat);  // [N]
+    const auto ct = ctype(hidden);
+    auto g = grad_outputs[0].to(ct);  // [N]
     const int64_t N = hidden.size(0);
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
-    auto wf = weight.to(at::kFloat);
-    at::Tensor gh = need_h ? at::empty(hidden.sizes(), hidden.options().dtype(at::kFloat)) : at::Tensor();
-    at::Tensor gw = need_w ? at::zeros(weight.sizes(), weight.options().dtype(at::kFloat)) : at::Tensor();
+    auto wf = weight.to(ct);
+    at::Tensor gh = need_h ? at::empty(hidden.sizes(), hidden.options().dtype(ct)) : at::Tensor();
+    at::Tensor gw = need_w ? at::zeros(weight.sizes(), weight.options().dtype(ct)) : at::Tensor();
     for (int64_t a = 0; a < N; a += chunk) {
       int64_t n = std::min(chunk, N - a);
-      auto hc = hidden.narrow(0, a, n).to(at::kFloat);
+      auto hc = hidden.narrow(0, a, n).to(ct);
       auto z = chunk_logits(hc, wf, cap);
       auto gc = g.narrow(0, a, n).unsqueeze(1);        // [n,1]
       auto dz = at::softmax(z, -1).mul_(gc).neg_();     // [n,V]
       dz.scatter_add_(1, labels.narrow(0, a, n).unsqueeze(1), gc);
       if (cap > 0) dz.mul_(1.0 - (z / cap).pow(2));
+      // No subnormals into the matmuls (CPU-FACTS: a subnormal operand makes an
+      // sgemm 10-200x slower, and OpenBLAS threads do not flush them): a
+      // softmax probability below 1e-30 contributes nothing measurable.
+      dz.masked_fill_(dz.abs() < 1e-30, 0.0);
       if (need_h) gh.narrow(0, a, n).copy_(at::matmul(dz, wf));
       if (need_w) gw.addmm_(dz.t(), hc);
     }
@@ -76,12 +90,12 @@ at::Tensor token_logps(const at::Tensor& hidden, const at::Tensor& weight, const
                 "token_logps: hidden [N,H] and weight [V,H] expected");
   PREFOPT_CHECK(labels.dim() == 1 && labels.size(0) == hidden.size(0), "token_logps: labels must be [N]");
   return ChunkedLogps::apply(hidden, weight, labels.to(at::kLong), softcap, std::max<int64_t>(1, chunk_rows),
-                             at::Tensor());
+                             at::empty({0}, hidden.options()));  // no logit means wanted
 }
 
 at::Tensor token_logps_reference(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
                                  double softcap) {
-  auto z = at::matmul(hidden.to(at::kFloat), weight.to(at::kFloat).t());
+  auto z = at::matmul(hidden.to(ctype(hidden)), weight.to(ctype(hidden)).t());
   if (softcap > 0) z = at::tanh(z / softcap) * softcap;
   return at::log_softmax(z, -1).gather(1, labels.to(at::kLong).unsqueeze(1)).squeeze(1);
 }
@@ -97,12 +111,12 @@ SeqLogps sequence_logps(const at::Tensor& hidden, const at::Tensor& weight, cons
   auto h = hidden.reshape({B * T, H}).index_select(0, idx);
   auto lab = labels.reshape({-1}).to(hidden.device()).index_select(0, idx);
   auto row = at::div(idx, T, "floor");  // batch index of each counted token
-  auto logit_mean = at::empty({idx.size(0)}, hidden.options().dtype(at::kFloat));
+  auto logit_mean = at::empty({idx.size(0)}, hidden.options().dtype(ctype(hidden)));
   auto lp = ChunkedLogps::apply(h, weight, lab.to(at::kLong), softcap, std::max<int64_t>(1, chunk_rows), logit_mean);
-  auto zeros = at::zeros({B}, hidden.options().dtype(at::kFloat));
+  auto zeros = at::zeros({B}, hidden.options().dtype(ctype(hidden)));
   SeqLogps out;
   out.sum = zeros.index_add(0, row, lp);
-  out.count = loss_mask.to(hidden.device()).to(at::kFloat).sum(1);
+  out.count = loss_mask.to(hidden.device()).to(ctype(hidden)).sum(1);
   out.logit_sum = zeros.index_add(0, row, logit_mean).detach();
   return out;
 }

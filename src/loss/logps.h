@@ -12,7 +12,8 @@
 namespace prefopt {
 
 // log softmax(cap(hidden @ weight^T))[label] for each row. hidden [N,H],
-// weight [V,H], labels [N] int64 -> [N] fp32. Differentiable w.r.t. hidden and
+// weight [V,H], labels [N] int64 -> [N] fp32 (fp64 when hidden is fp64, for
+// finite-difference checks; bf16/fp16 are upcast). Differentiable w.r.t. hidden and
 // weight. softcap > 0 applies Gemma2's cap·tanh(z/cap) to the logits.
 at::Tensor token_logps(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
                        double softcap = 0.0, int64_t chunk_rows = 1024);

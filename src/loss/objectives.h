@@ -51,8 +51,13 @@ struct DpoParams {
 // `running` is needed (and updated) only by bco_pair.
 LossOut dpo_loss(const PairInputs& in, const DpoParams& p, RunningMoments* running = nullptr);
 
-// RPO / DPO+NLL: mean over examples of -(summed chosen log-prob / chosen tokens),
-// TRL's nll_loss on the chosen half; the trainer adds rpo_alpha * this.
+// RPO / DPO+NLL (Pang et al. 2024, arXiv 2404.19733), CPO's and ORPO's NLL term:
+// token-weighted mean NLL over the batch, -Σ_b logp_sum[b] / Σ_b count[b], as
+// TRL's cross_entropy over all chosen tokens (dpo_trainer.py concatenated_forward
+// nll_loss). The trainer adds rpo_alpha * this (DPO), cpo_alpha * this (CPO) or
+// minimises this − mean(orpo losses) (ORPO).
+// Call it qualified, prefopt::nll_loss: with at::Tensor arguments ADL also
+// finds at::nll_loss and an unqualified call is ambiguous.
 at::Tensor nll_loss(const at::Tensor& logp_sum, const at::Tensor& token_count);
 
 // ---------------------------------------------------------------- KTO, BCO
@@ -111,13 +116,21 @@ LossOut cpo_loss(const PairInputs& in, const CpoParams& p);
 // the trainer minimises nll − mean(losses). extra: "log_odds_ratio", "log_odds_chosen".
 LossOut orpo_loss(const PairInputs& in, double beta);
 
-// Triple-PO (Saeidi et al. 2024, "Triple Preference Optimization", arXiv
-// 2405.16681): no reference model, no SFT stage:
-//   L = α · NLL(gold | x) − log σ(β · (log π(y_w|x) − log π(y_l|x)))
-// with length-averaged log-probs (the paper's TPO uses average log-likelihoods
-// of chosen and rejected). `gold_nll` is the mean per-token NLL of the gold
-// (reference) response per example, [B]. extra["nll_loss"] = gold_nll.
+// Triple-PO (Saeidi et al. 2024, "Triple Preference Optimization: Achieving
+// Better Alignment in a Single Step Optimization", arXiv 2405.16681; official
+// repo sahsaeedi/triple-preference-optimization, utils/tpo_trainer.py tpo_loss +
+// get_batch_metrics). No reference model, no SFT stage:
+//   L = α · NLL(gold | x) + mean_b ℓ(β · (log π(y_w|x) − log π(y_l|x)))
+//   ℓ = −log σ(·) (sigmoid) or relu(1 − ·) (hinge)
+// The official trainer feeds SUMMED chosen/rejected log-probs and takes the gold
+// NLL as the token-mean cross-entropy over all gold tokens of the batch; to
+// match it, pass gold_nll = that batch scalar broadcast to [B] (or per-example
+// mean NLLs, [B], for an example-weighted variant). Rewards = β·policy logps.
+// extra["nll_loss"] = mean(gold_nll).
+enum class TpoLossType { Sigmoid, Hinge };
+TpoLossType parse_tpo_loss_type(const std::string& s);  // sigmoid | hinge
 struct TpoParams {
+  TpoLossType loss_type = TpoLossType::Sigmoid;
   double beta = 0.1, alpha = 1.0;
 };
 LossOut tpo_loss(const PairInputs& in, const at::Tensor& gold_nll, const TpoParams& p);

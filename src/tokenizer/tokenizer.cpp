@@ -7,6 +7,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <queue>
 
@@ -105,6 +106,35 @@ void TokenizerImpl::bpe(std::string_view piece, std::vector<int32_t>& ids) const
     }
   }
   for (int32_t i = 0; i >= 0; i = sym[i].next) ids.push_back(sym[i].id);
+}
+
+uint64_t TokenizerImpl::next_serial() {
+  static std::atomic<uint64_t> n{0};
+  return ++n;
+}
+
+void TokenizerImpl::bpe_cached(std::string_view piece, std::vector<int32_t>& ids) const {
+  struct Cache {
+    uint64_t owner = 0;
+    std::unordered_map<std::string, std::vector<int32_t>> map;
+  };
+  thread_local Cache cache;
+  if (piece.size() > 64) return bpe(piece, ids);
+  if (cache.owner != serial) {
+    cache.map.clear();
+    cache.owner = serial;
+  }
+  thread_local std::string key;
+  key.assign(piece.data(), piece.size());
+  auto it = cache.map.find(key);
+  if (it != cache.map.end()) {
+    ids.insert(ids.end(), it->second.begin(), it->second.end());
+    return;
+  }
+  size_t first = ids.size();
+  bpe(piece, ids);
+  if (cache.map.size() >= 100000) cache.map.clear();
+  cache.map.emplace(key, std::vector<int32_t>(ids.begin() + first, ids.end()));
 }
 
 std::optional<int32_t> TokenizerImpl::token_id(std::string_view t) const {
@@ -400,13 +430,13 @@ static void encode_segment(const TokenizerImpl& t, std::string_view text, size_t
       buf.clear();
       if (p.prefix_space) buf += byte_to_unicode(' ');
       for (uint32_t i = p.b; i < p.e; ++i) buf += byte_to_unicode(static_cast<unsigned char>(n.s[i]));
-      t.bpe(buf, ids);
+      t.bpe_cached(buf, ids);
     } else {
       if (p.prefix_space) {
         buf = " " + n.s.substr(p.b, p.e - p.b);
-        t.bpe(buf, ids);
+        t.bpe_cached(buf, ids);
       } else {
-        t.bpe(std::string_view(n.s).substr(p.b, p.e - p.b), ids);
+        t.bpe_cached(std::string_view(n.s).substr(p.b, p.e - p.b), ids);
       }
     }
     if (offs) {

@@ -109,11 +109,17 @@ struct TokenizerImpl {
   // JSON sections kept for save() (HF tokenizers format).
   json j_normalizer, j_pre_tokenizer, j_post_processor, j_decoder, j_model_extra;
 
+  // Distinct per object: keys the per-thread BPE word cache (tokenizer.cpp).
+  const uint64_t serial = next_serial();
+  static uint64_t next_serial();
+
   void finalize();  // builds lookup tables after loading
   std::optional<int32_t> token_id(std::string_view t) const;
   std::string token_str(int32_t id) const;
   // BPE of one pre-token (already in the model's alphabet); appends ids and byte lengths.
   void bpe(std::string_view piece, std::vector<int32_t>& ids) const;
+  // Same, through a per-thread cache of recent pieces (HF's BPE cache does the same).
+  void bpe_cached(std::string_view piece, std::vector<int32_t>& ids) const;
 };
 
 // ---- pipeline parsing from tokenizer.json sections (load_json.cpp) ----

@@ -48,20 +48,6 @@ FDivergence parse_f_divergence(const std::string& s) {
   fail("f_divergence_type", "unknown \"" + s + "\"", "valid: reverse_kl, js_divergence, alpha_divergence");
 }
 
-void RunningMoments::update(double x) {
-  // trl.trainer.utils.RunningMoments.update with a single value (var 0, count 1),
-  // in float32 for the batch statistics as TRL computes them.
-  const double xs_count = 1.0;
-  const float xs_mean = static_cast<float>(x), xs_var = 0.0f;
-  const double delta = static_cast<double>(static_cast<float>(xs_mean - static_cast<float>(mean)));
-  const double tot = count + xs_count;
-  const double new_sum = xs_var * xs_count;
-  const double old_sum = var * count + delta * delta * count * xs_count / tot;
-  mean += static_cast<double>(static_cast<float>(delta * xs_count / tot));
-  var = static_cast<double>(static_cast<float>((old_sum + new_sum) / tot));
-  count = tot;
-}
-
 // -logσ(βx)(1-ε) - logσ(-βx)ε
 static at::Tensor smoothed_sigmoid(const at::Tensor& x, double beta, double eps) {
   return -at::log_sigmoid(beta * x) * (1 - eps) - at::log_sigmoid(-beta * x) * eps;
@@ -151,14 +137,6 @@ LossOut dpo_loss(const PairInputs& in, const DpoParams& p, RunningMoments* runni
   out.chosen_rewards = (beta * (pc - rwc)).detach();
   out.rejected_rewards = (beta * (pr - rwr)).detach();
   return out;
-}
-
-at::Tensor nll_loss(const at::Tensor& logp_sum, const at::Tensor& token_count) {
-  return (-logp_sum.sum() / token_count.sum().clamp_min(1));
-}
-
-at::Tensor sft_loss(const at::Tensor& logp_sum, const at::Tensor& token_count) {
-  return -logp_sum / token_count.clamp_min(1);
 }
 
 }  // namespace prefopt

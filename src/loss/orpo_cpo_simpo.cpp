@@ -1,6 +1,7 @@
-// Reference-free objectives: CPO / SimPO (trl CPOTrainer.cpo_loss), ORPO (trl
-// ORPOTrainer.odds_ratio_loss) v0.11.4, and Triple-PO (Saeidi et al. 2024,
-// arXiv 2405.16681; its official tpo_trainer.py).
+// Reference-free pair objectives, trl v0.11.4: CPO (Xu et al. 2024, arXiv
+// 2401.08417) and SimPO (Meng et al. 2024, arXiv 2405.14734) via
+// CPOTrainer.cpo_loss; ORPO (Hong et al. 2024, arXiv 2403.07691) via
+// ORPOTrainer.odds_ratio_loss.
 #include <ATen/ATen.h>
 
 #include "core/error.h"
@@ -48,27 +49,6 @@ LossOut orpo_loss(const PairInputs& in, double beta) {
   out.rejected_rewards = (beta * pr).detach();
   out.extra["log_odds_ratio"] = ratio.mean().detach();
   out.extra["log_odds_chosen"] = log_odds.mean().detach();
-  return out;
-}
-
-TpoLossType parse_tpo_loss_type(const std::string& s) {
-  if (s == "sigmoid") return TpoLossType::Sigmoid;
-  if (s == "hinge") return TpoLossType::Hinge;
-  fail("loss_type", "unknown TPO loss_type \"" + s + "\"", "valid: sigmoid, hinge");
-}
-
-LossOut tpo_loss(const PairInputs& in, const at::Tensor& gold_nll, const TpoParams& p) {
-  auto logits = in.policy_chosen - in.policy_rejected;
-  at::Tensor pref;
-  switch (p.loss_type) {
-    case TpoLossType::Sigmoid: pref = -at::log_sigmoid(p.beta * logits); break;
-    case TpoLossType::Hinge: pref = at::relu(1 - p.beta * logits); break;
-  }
-  LossOut out;
-  out.losses = p.alpha * gold_nll + pref;
-  out.chosen_rewards = (p.beta * in.policy_chosen).detach();
-  out.rejected_rewards = (p.beta * in.policy_rejected).detach();
-  out.extra["nll_loss"] = gold_nll.mean().detach();
   return out;
 }
 

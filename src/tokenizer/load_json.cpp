@@ -369,6 +369,20 @@ void apply_tokenizer_config(TokenizerImpl& t, const std::string& dir) {
     t.finalize();
     if (auto s = token_field(j, "bos_token")) t.bos = t.token_id(*s);
     if (auto s = token_field(j, "eos_token")) t.eos = t.token_id(*s);
+    // transformers' LlamaTokenizerFast / GemmaTokenizerFast rebuild the post-processor from
+    // add_bos_token / add_eos_token (update_post_processor).
+    std::string cls = j.value("tokenizer_class", "");
+    if (cls.find("Llama") != std::string::npos || cls.find("Gemma") != std::string::npos) {
+      if (j.contains("add_bos_token") && j["add_bos_token"].is_boolean()) {
+        t.post_prefix.clear();
+        if (j["add_bos_token"].get<bool>() && t.bos) t.post_prefix.push_back(*t.bos);
+      }
+      if (j.contains("add_eos_token") && j["add_eos_token"].is_boolean()) {
+        t.post_suffix.clear();
+        if (j["add_eos_token"].get<bool>() && t.eos) t.post_suffix.push_back(*t.eos);
+      }
+    }
+    if (auto s = token_field(j, "eos_token")) t.eos = t.token_id(*s);
     if (auto s = token_field(j, "pad_token")) t.pad = t.token_id(*s);
     if (j.contains("bos_token") && j["bos_token"].is_null()) t.bos.reset();
   }

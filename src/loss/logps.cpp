@@ -1,6 +1,8 @@
 #include "loss/logps.h"
 
 #include <ATen/ATen.h>
+
+#include <cmath>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include "core/error.h"
@@ -33,14 +35,16 @@ struct ChunkedLogps : public torch::autograd::Function<ChunkedLogps> {
     at::NoGradGuard ng;
     const int64_t N = hidden.size(0);
     auto out = at::empty({N}, hidden.options().dtype(ctype(hidden)));
+    auto lse_all = at::empty({N}, hidden.options().dtype(ctype(hidden)));  // saved: backward skips the reductions
     for (int64_t a = 0; a < N; a += chunk) {
       int64_t n = std::min(chunk, N - a);
       auto z = chunk_logits(hidden.narrow(0, a, n), weight, cap);  // [n,V]
       auto lse = at::logsumexp(z, -1);
+      lse_all.narrow(0, a, n).copy_(lse);
       out.narrow(0, a, n).copy_(z.gather(1, labels.narrow(0, a, n).unsqueeze(1)).squeeze(1) - lse);
       if (logit_mean_out.numel() > 0) logit_mean_out.narrow(0, a, n).copy_(z.mean(-1));
     }
-    ctx->save_for_backward({hidden, weight, labels});
+    ctx->save_for_backward({hidden, weight, labels, lse_all});
     ctx->saved_data["cap"] = cap;
     ctx->saved_data["chunk"] = chunk;
     return out;
@@ -53,6 +57,7 @@ struct ChunkedLogps : public torch::autograd::Function<ChunkedLogps> {
     const auto& hidden = saved[0];
     const auto& weight = saved[1];
     const auto& labels = saved[2];
+    const auto& lse_all = saved[3];
     const double cap = ctx->saved_data["cap"].toDouble();
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const auto ct = ctype(hidden);
@@ -66,14 +71,18 @@ struct ChunkedLogps : public torch::autograd::Function<ChunkedLogps> {
       int64_t n = std::min(chunk, N - a);
       auto hc = hidden.narrow(0, a, n).to(ct);
       auto z = chunk_logits(hc, wf, cap);
-      auto gc = g.narrow(0, a, n).unsqueeze(1);        // [n,1]
-      auto dz = at::softmax(z, -1).mul_(gc).neg_();     // [n,V]
-      dz.scatter_add_(1, labels.narrow(0, a, n).unsqueeze(1), gc);
-      if (cap > 0) dz.mul_(1.0 - (z / cap).pow(2));
-      // No subnormals into the matmuls (CPU-FACTS: a subnormal operand makes an
-      // sgemm 10-200x slower, and OpenBLAS threads do not flush them): a
-      // softmax probability below 1e-30 contributes nothing measurable.
-      dz.masked_fill_(dz.abs() < 1e-30, 0.0);
+      auto gc = g.narrow(0, a, n).unsqueeze(1);  // [n,1]
+      // softmax = exp(z - lse), in place on z. Entries with z - lse < -69
+      // (p < 1e-30, nothing measurable) become exactly 0 instead of subnormal:
+      // CPU-FACTS, a subnormal sgemm operand is 10-200x slower and OpenBLAS's
+      // threads do not flush them.
+      at::Tensor cap_factor;
+      if (cap > 0) cap_factor = 1.0 - (z / cap).square();  // d cap·tanh(r/cap) / dr = 1 - tanh^2
+      z.sub_(lse_all.narrow(0, a, n).unsqueeze(1));
+      auto dz = at::threshold_(z, -69.0, -INFINITY).exp_();
+      dz.mul_(gc).neg_();  // -softmax·g
+      dz.scatter_add_(1, labels.narrow(0, a, n).unsqueeze(1), gc);  // + onehot·g
+      if (cap > 0) dz.mul_(cap_factor);
       if (need_h) gh.narrow(0, a, n).copy_(at::matmul(dz, wf));
       if (need_w) gw.addmm_(dz.t(), hc);
     }

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     std::printf("%s\n", nlohmann::json{{"blas_core", cpu::blas_core_name()}, {"sgemm_gflops", sgemm_gflops()}}.dump().c_str());
     return 0;
   }
-  // ~20M parameters: vocab 32000 x 384 embeddings (untied) + 6 layers.
+  // ~21M parameters: vocab 32000 x 256 embeddings and lm_head (untied) + 6 layers.
   auto cfg = llama_config(32000, 256, 6, 8, 4, 768, 1024, false);
   auto m = CausalLM::from_config(cfg, 1);
   nlohmann::json model = {{"params_millions", m->num_parameters() / 1e6}, {"B", 4}, {"T", 512}};

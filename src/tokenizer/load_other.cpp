@@ -313,6 +313,128 @@ std::vector<std::string> gguf_pre_patterns(const std::string& pre, const std::st
 
 }  // namespace
 
+// SentencePiece BPE from scores (GGUF "llama" and SentencePiece .model): merges ranked by
+// the merged piece's score (sentencepiece bpe_model.cc merges the best-scored pair first,
+// leftmost on ties), byte fallback, the Llama normalizer/decoder.
+static void spm_model(TokenizerImpl& t, const std::vector<float>& scores, const std::vector<int>& types, bool prefix,
+                      json& pipe) {
+  size_t n = t.model.id_to_token.size();
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (types[i] == 1) order.push_back(i);
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+  std::vector<uint32_t> ranks(n, UINT32_MAX);
+  for (size_t k = 0; k < order.size(); ++k) ranks[order[k]] = uint32_t(k);
+  build_merges_from_ranks(t.model, ranks);
+  t.model.byte_fallback = true;
+  t.model.fuse_unk = true;
+  pipe["normalizer"] = spm_normalizer(prefix);
+  pipe["decoder"] = spm_decoder(prefix);
+}
+
+// ----------------------------------------------------------------- SentencePiece .model
+// ModelProto (sentencepiece_model.proto): 1 pieces {1 piece, 2 score, 3 type},
+// 2 trainer_spec {3 model_type (2 = BPE), 35 byte_fallback, 40 unk_id, 41 bos_id, 42 eos_id,
+// 43 pad_id}, 3 normalizer_spec {3 add_dummy_prefix}.
+namespace {
+struct Proto {
+  const std::string& d;
+  size_t p, end;
+  std::string path;
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int sh = 0; sh < 64; sh += 7) {
+      PREFOPT_CHECK(p < end, "{}: truncated protobuf at byte {}\n  HINT: the SentencePiece model is damaged", path, p);
+      uint8_t b = uint8_t(d[p++]);
+      v |= uint64_t(b & 0x7F) << sh;
+      if (!(b & 0x80)) return v;
+    }
+    fail(path, "bad protobuf varint", "the SentencePiece model is damaged");
+  }
+  // Calls fn(field, wire, value, sub) for each field; sub is [b, e) for length-delimited.
+  template <typename F>
+  void each(F fn) {
+    while (p < end) {
+      uint64_t key = varint();
+      int field = int(key >> 3), wire = int(key & 7);
+      uint64_t v = 0;
+      size_t b = 0, e = 0;
+      if (wire == 0) v = varint();
+      else if (wire == 1) { PREFOPT_CHECK(p + 8 <= end, "{}: truncated", path); std::memcpy(&v, d.data() + p, 8); p += 8; }
+      else if (wire == 5) { PREFOPT_CHECK(p + 4 <= end, "{}: truncated", path); uint32_t x; std::memcpy(&x, d.data() + p, 4); v = x; p += 4; }
+      else if (wire == 2) { uint64_t n = varint(); PREFOPT_CHECK(p + n <= end, "{}: truncated", path); b = p; e = p + n; p = e; }
+      else fail(path, fmt::format("unsupported protobuf wire type {}", wire), "is this a SentencePiece .model?");
+      fn(field, wire, v, b, e);
+    }
+  }
+};
+}  // namespace
+
+std::shared_ptr<TokenizerImpl> load_sentencepiece(const std::string& path, const std::string& data) {
+  auto t = std::make_shared<TokenizerImpl>();
+  t->source = path;
+  t->files.push_back(path);
+  std::vector<std::string> toks;
+  std::vector<float> scores;
+  std::vector<int> types;
+  int model_type = 1, unk = 0, bos = 1, eos = 2, pad = -1;
+  bool prefix = true;
+  Proto top{data, 0, data.size(), path};
+  top.each([&](int f, int w, uint64_t v, size_t b, size_t e) {
+    if (f == 1 && w == 2) {
+      std::string piece;
+      float score = 0;
+      int type = 1;
+      Proto sp{data, b, e, path};
+      sp.each([&](int f2, int w2, uint64_t v2, size_t b2, size_t e2) {
+        if (f2 == 1 && w2 == 2) piece = data.substr(b2, e2 - b2);
+        else if (f2 == 2 && w2 == 5) { uint32_t x = uint32_t(v2); std::memcpy(&score, &x, 4); }
+        else if (f2 == 3 && w2 == 0) type = int(v2);
+      });
+      toks.push_back(piece);
+      scores.push_back(score);
+      types.push_back(type);
+    } else if (f == 2 && w == 2) {
+      Proto ts{data, b, e, path};
+      ts.each([&](int f2, int w2, uint64_t v2, size_t, size_t) {
+        if (w2 != 0) return;
+        if (f2 == 3) model_type = int(v2);
+        else if (f2 == 40) unk = int(int32_t(v2));
+        else if (f2 == 41) bos = int(int32_t(v2));
+        else if (f2 == 42) eos = int(int32_t(v2));
+        else if (f2 == 43) pad = int(int32_t(v2));
+      });
+    } else if (f == 3 && w == 2) {
+      Proto ns{data, b, e, path};
+      ns.each([&](int f2, int w2, uint64_t v2, size_t, size_t) {
+        if (f2 == 3 && w2 == 0) prefix = v2 != 0;
+      });
+    }
+  });
+  PREFOPT_CHECK(!toks.empty(), "{}: no pieces\n  HINT: not a SentencePiece model", path);
+  PREFOPT_CHECK(model_type == 2, "{}: SentencePiece model_type {} is not BPE\n  HINT: {}", path, model_type,
+                "prefopt reads BPE models (Llama/Mistral/TinyLlama); Unigram models need their tokenizer.json");
+  size_t n = toks.size();
+  set_vocab(t->model, toks);
+  json added = json::array();
+  for (size_t i = 0; i < n; ++i)
+    if (types[i] == 2 || types[i] == 3 || types[i] == 4)
+      added.push_back({{"id", int32_t(i)}, {"content", toks[i]}, {"special", types[i] != 4}, {"normalized", types[i] == 4}});
+  auto valid = [&](int id) { return id >= 0 && size_t(id) < n ? std::optional<int32_t>(id) : std::nullopt; };
+  t->bos = valid(bos);
+  t->eos = valid(eos);
+  t->pad = valid(pad);
+  if (valid(unk)) t->model.unk = unk;
+  json pipe;
+  spm_model(*t, scores, types, prefix, pipe);
+  std::vector<std::pair<std::string, int32_t>> pre_t;
+  if (t->bos) pre_t.push_back({toks[*t->bos], *t->bos});
+  pipe["post_processor"] = template_post(pre_t, {});
+  parse_added_tokens(*t, added, path);
+  finish(t, pipe, path);
+  return t;
+}
+
 std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
   GgufReader r{read_file(path), path};
   PREFOPT_CHECK(r.data.size() >= 24 && r.data.compare(0, 4, "GGUF") == 0,
@@ -375,17 +497,7 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
     bool prefix = kv.value("tokenizer.ggml.add_space_prefix", true);
     std::vector<float> scores(n, 0.f);
     if (kv.contains("tokenizer.ggml.scores")) scores = kv["tokenizer.ggml.scores"].get<std::vector<float>>();
-    std::vector<size_t> order;
-    for (size_t i = 0; i < n; ++i)
-      if (types[i] == 1) order.push_back(i);
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
-    std::vector<uint32_t> ranks(n, UINT32_MAX);
-    for (size_t k = 0; k < order.size(); ++k) ranks[order[k]] = uint32_t(k);
-    build_merges_from_ranks(t->model, ranks);
-    t->model.byte_fallback = true;
-    t->model.fuse_unk = true;
-    pipe["normalizer"] = spm_normalizer(prefix);
-    pipe["decoder"] = spm_decoder(prefix);
+    spm_model(*t, scores, types, prefix, pipe);
   } else {
     fail(path, fmt::format("tokenizer.ggml.model {:?} is not supported", model),
          "prefopt reads BPE vocabularies: \"gpt2\" (byte-level) and \"llama\" (SentencePiece BPE)");
@@ -396,6 +508,14 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
 }
 
 // ----------------------------------------------------------------- dispatch
+// tokenizer.model is either tiktoken text (Llama-3) or a SentencePiece protobuf (Llama-2):
+// a protobuf ModelProto starts with field 1, wire type 2 (byte 0x0A).
+static std::shared_ptr<TokenizerImpl> load_model_file(const std::string& path) {
+  std::string head = read_file(path);
+  if (!head.empty() && head[0] == '\x0A') return load_sentencepiece(path, head);
+  return load_tiktoken(path);
+}
+
 Tokenizer Tokenizer::from_json_text(const std::string& text, const std::string& origin) {
   return make_tokenizer(load_tokenizer_json(text, origin));
 }
@@ -415,7 +535,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
     } else if (file_exists(path + "/vocab.json") && file_exists(path + "/merges.txt")) {
       t = load_vocab_merges(path);
     } else if (file_exists(path + "/tokenizer.model")) {
-      t = load_tiktoken(path + "/tokenizer.model");
+      t = load_model_file(path + "/tokenizer.model");
       apply_tokenizer_config(*t, path);
     } else {
       fail(path, "no tokenizer files in this directory",
@@ -424,7 +544,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
   } else if (ends(".gguf")) {
     t = load_gguf(path);
   } else if (ends(".model")) {
-    t = load_tiktoken(path);
+    t = load_model_file(path);
   } else {
     PREFOPT_CHECK(file_exists(path), "{}: no such file\n  HINT: {}", path,
                   "pass a tokenizer.json, a model directory or a .gguf file");

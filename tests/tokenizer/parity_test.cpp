@@ -113,6 +113,16 @@ TEST(TokenizerParity, LlamaSpmGguf) {
   check_vectors(t, "llama-spm");
   check_roundtrip(t, true);
 }
+TEST(TokenizerParity, LlamaSentencePieceModel) {
+  // Llama-2's SentencePiece protobuf (data/models/llama2c/tokenizer.model).
+  auto t = Tokenizer::load(PREFOPT_SHARED_DATA "/models/llama2c/tokenizer.model");
+  EXPECT_EQ(t.vocab_size(), 32000);
+  EXPECT_EQ(t.bos_id(), 1);
+  EXPECT_EQ(t.eos_id(), 2);
+  check_vectors(t, "llama-spm");
+  check_roundtrip(t, true);
+  EXPECT_EQ(t.encode("Hello world", true), (std::vector<int32_t>{1, 15043, 3186}));
+}
 TEST(TokenizerParity, Phi3Json) {
   auto t = Tokenizer::load(D + "phi3/tokenizer.json");
   check_vectors(t, "phi-3");

@@ -549,9 +549,4 @@ std::vector<std::vector<float>> token_logprobs(const CausalLM& model, const std:
   return out;
 }
 
-void configure_threads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max<long>(1, sysconf(_SC_NPROCESSORS_ONLN)));
-  at::set_num_threads(n);
-}
-
 }  // namespace prefopt

@@ -14,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "model/config.h"
+#include "model/runtime.h"  // configure_threads
 
 namespace prefopt {
 
@@ -102,8 +103,5 @@ std::vector<std::vector<int64_t>> greedy_generate(const CausalLM& model,
 // log p(x[t+1] | x[<=t]) for every next token of each sequence (no padding
 // inside `ids`); computed under no-grad, chunked over tokens.
 std::vector<std::vector<float>> token_logprobs(const CausalLM& model, const std::vector<std::vector<int64_t>>& ids);
-
-// ATen intra-op threads (n <= 0: one per core). See runtime notes in docs/model.md.
-void configure_threads(int n);
 
 }  // namespace prefopt

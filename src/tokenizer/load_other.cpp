@@ -457,8 +457,7 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
                 "{}: no tokenizer.ggml.model / tokens keys\n  HINT: the GGUF holds no vocabulary", path);
   std::string model = kv["tokenizer.ggml.model"];
   auto t = std::make_shared<TokenizerImpl>();
-  t->source = path;
-  t->files.push_back(path);
+  t->source = path;  // no extra_files: the .gguf may hold the weights (see tokenizer.h)
   std::vector<std::string> toks = kv["tokenizer.ggml.tokens"].get<std::vector<std::string>>();
   size_t n = toks.size();
   std::vector<int> types(n, 1);

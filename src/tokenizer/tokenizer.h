@@ -41,7 +41,8 @@ class Tokenizer {
   // Invalid UTF-8 is first replaced by U+FFFD per bad sequence (never crashes).
   std::vector<int32_t> encode(std::string_view text, bool add_special_tokens = false) const;
   // Same, plus per token the byte range [first, second) of `text` it came from
-  // (added BOS/EOS get an empty range at 0 / text.size()).
+  // (added BOS/EOS get an empty range at 0 / text.size()). For invalid UTF-8 input the
+  // ranges refer to the U+FFFD-replaced text.
   std::vector<int32_t> encode_with_offsets(std::string_view text, bool add_special_tokens,
                                            std::vector<std::pair<size_t, size_t>>* offsets) const;
   std::string decode(const std::vector<int32_t>& ids, bool skip_special_tokens = false) const;
@@ -70,7 +71,8 @@ class Tokenizer {
   std::vector<std::string> save_pretrained(const std::string& dir) const;
   // The tokenizer files of the source (absolute paths) that a trainer may copy next to
   // a saved model: tokenizer.json, tokenizer_config.json, special_tokens_map.json,
-  // vocab.json, merges.txt, added_tokens.json, tokenizer.model — those that exist.
+  // vocab.json, merges.txt, added_tokens.json, tokenizer.model — those that exist. Empty
+  // for a GGUF source (the .gguf may hold the weights): call save_pretrained() instead.
   std::vector<std::string> extra_files() const;
 
   const TokenizerImpl& impl() const { return *impl_; }

@@ -398,10 +398,26 @@ static void encode_segment(const TokenizerImpl& t, std::string_view text, size_t
         split_pieces(*st.re, st.behavior, st.invert, n.s, pieces);
         break;
       case PreKind::ByteLevel:
+        // HF prepends the space to each incoming piece before its regex split. When the
+        // piece is the whole segment (ByteLevel first, the usual case) it is prepended for
+        // real; otherwise the piece is marked and the space is added at BPE time.
+        if (st.add_prefix_space) {
+          if (pieces.size() == 1 && pieces[0].b == 0 && pieces[0].e == n.s.size()) {
+            if (!n.s.empty() && n.s[0] != ' ') {
+              if (n.align.empty()) {
+                n.align.resize(n.s.size() + 1);
+                for (size_t i = 0; i <= n.s.size(); ++i) n.align[i] = uint32_t(seg_b + i);
+              }
+              NormStep pre{NormKind::Prepend, " "};
+              apply_norm(pre, n);
+              pieces = {{0, uint32_t(n.s.size())}};
+            }
+          } else {
+            for (auto& p : pieces)
+              if (p.e > p.b && n.s[p.b] != ' ') p.prefix_space = true;
+          }
+        }
         if (st.re) split_pieces(*st.re, SplitBehavior::Isolated, false, n.s, pieces);
-        if (st.add_prefix_space)
-          for (auto& p : pieces)
-            if (p.e > p.b && n.s[p.b] != ' ') p.prefix_space = true;
         break;
       case PreKind::Metaspace: {
         // Replace ' ' by the replacement and prepend it (scheme), then split before each.

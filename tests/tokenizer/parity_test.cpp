@@ -241,3 +241,20 @@ TEST(TokenizerParity, MetaspaceFormMatchesSpm) {
   EXPECT_EQ(t.id_to_token(ids[1]), "Hi");
   EXPECT_EQ(legacy[1], *t.token_to_id("\xE2\x96\x81Hi"));  // the Prepend normalizer adds it per segment
 }
+
+// ByteLevel add_prefix_space (RoBERTa-style): the space is prepended before the regex split,
+// so "Hello world" encodes as " Hello world" does without it, "\nx" as " \nx".
+TEST(TokenizerParity, ByteLevelAddPrefixSpace) {
+  auto j = nlohmann::json::parse(prefopt::read_file(D + "gpt2/tokenizer.json"));
+  j["pre_tokenizer"]["add_prefix_space"] = true;
+  auto t = Tokenizer::from_json_text(j.dump(), "gpt2-prefix");
+  auto base = Tokenizer::load(D + "gpt2/tokenizer.json");
+  EXPECT_EQ(t.encode("Hello world"), (std::vector<int32_t>{18435, 995}));
+  for (const char* s : {"\nx", "123 abc", "!!x", " already"})
+    EXPECT_EQ(t.encode(s), base.encode(s[0] == ' ' ? std::string(s) : " " + std::string(s))) << s;
+  std::vector<std::pair<size_t, size_t>> offs;
+  t.encode_with_offsets("Hello world", false, &offs);
+  ASSERT_EQ(offs.size(), 2u);
+  EXPECT_EQ(offs[0], (std::pair<size_t, size_t>{0, 5}));
+  EXPECT_EQ(offs[1], (std::pair<size_t, size_t>{5, 11}));
+}

@@ -60,3 +60,40 @@ TEST(AddedTokens, ConcurrentEncodeEqualsSerial) {
   EXPECT_EQ(a, serial);
   EXPECT_EQ(b, serial);
 }
+
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/fs.h"
+
+// Bad input is an Error naming the file (and line), what was expected, and a HINT.
+TEST(TokenizerErrors, NamedAndHinted) {
+  auto msg = [](const std::string& path) -> std::string {
+    try {
+      Tokenizer::load(path);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  std::string bert = PREFOPT_SHARED_DATA "/tokenizers/llama.cpp-vocab/ggml-vocab-bert-bge.gguf";
+  std::string m = msg(bert);
+  EXPECT_NE(m.find(bert), std::string::npos) << m;
+  EXPECT_NE(m.find("\"bert\""), std::string::npos) << m;
+  EXPECT_NE(m.find("HINT"), std::string::npos) << m;
+  std::string dir = std::string(PREFOPT_BINARY_DIR) + "/tokenizer_err." + std::to_string(getpid());
+  make_dirs(dir);
+  atomic_write(dir + "/tokenizer.model", "SGVsbG8= 0\nV29ybGQ= 1\nnot-a-valid-line\n");
+  m = msg(dir + "/tokenizer.model");
+  EXPECT_NE(m.find(dir + "/tokenizer.model:3"), std::string::npos) << m;
+  atomic_write(dir + "/tokenizer.json", "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}");
+  m = msg(dir + "/tokenizer.json");
+  EXPECT_NE(m.find("WordPiece"), std::string::npos) << m;
+  EXPECT_NE(m.find("HINT"), std::string::npos) << m;
+  atomic_write(dir + "/tokenizer.json", "{\"model\": ");
+  m = msg(dir + "/tokenizer.json");
+  EXPECT_NE(m.find("not valid JSON"), std::string::npos) << m;
+  m = msg(dir + "/missing");
+  EXPECT_NE(m.find("HINT"), std::string::npos) << m;
+  remove_all(dir);
+}

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/jsonl.h"
+#include "model/llama2c.h"
 #include "model/model.h"
 
 namespace prefopt::cli {
@@ -57,6 +58,21 @@ void register_model(CLI::App& app) {
       nlohmann::json out = {{"token_logprobs", lp}, {"sum", sum}};
       std::printf("%s\n", out.dump().c_str());
     }
+  });
+
+  // prefopt convert --from llama2c IN.bin OUT_DIR: an HF Llama directory.
+  auto* conv = app.add_subcommand("convert", "Convert a foreign checkpoint into an HF model directory");
+  auto from = std::make_shared<std::string>();
+  auto in = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  conv->add_option("--from", *from, "source format")->required()->check(CLI::IsMember({"llama2c"}));
+  conv->add_option("input", *in, "llama2.c legacy checkpoint (.bin)")->required();
+  conv->add_option("output_dir", *out, "HF model directory to write")->required();
+  conv->callback([=] {
+    auto m = load_llama2c(*in);
+    m->save_pretrained(*out);
+    std::printf("%s\n", nlohmann::json{{"output_dir", *out}, {"model_type", "llama"},
+                                       {"num_parameters", m->num_parameters()}}.dump().c_str());
   });
 }
 

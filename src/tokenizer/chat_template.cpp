@@ -34,6 +34,12 @@ const char* role_name(Role r) {
   return "?";
 }
 
+std::vector<uint8_t> assistant_mask(const std::vector<Role>& roles) {
+  std::vector<uint8_t> m(roles.size());
+  for (size_t i = 0; i < roles.size(); ++i) m[i] = roles[i] == Role::Assistant;
+  return m;
+}
+
 Role parse_role(const std::string& s) {
   if (s == "system") return Role::System;
   if (s == "user") return Role::User;

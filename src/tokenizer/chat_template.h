@@ -31,6 +31,10 @@ struct EncodedChat {
   std::vector<Role> roles;  // same length as ids
 };
 
+// TRL-style assistant mask: 1 where the assistant wrote the token (its content and its
+// end-of-turn marker), 0 for template, system, user and tool tokens.
+std::vector<uint8_t> assistant_mask(const std::vector<Role>& roles);
+
 // One rendered piece of text and who produced it.
 struct ChatSegment {
   std::string text;

@@ -150,6 +150,14 @@ TEST(ChatTemplate, ChatmlToolTurnsTokenByToken) {
   EXPECT_EQ(n_end_asst, 3);  // three assistant turns end with an Assistant <|im_end|>
   EXPECT_EQ(n_end_tmpl, 4);  // system, user, tool, user
   EXPECT_EQ(n_tool, int(tok.encode("144").size()));
+  // The assistant mask covers exactly the assistant contents and their three <|im_end|>.
+  auto mask = assistant_mask(ec.roles);
+  int ones = 0;
+  for (auto x : mask) ones += x;
+  int want = 3;
+  for (auto& msg : m)
+    if (msg.role == "assistant") want += int(tok.encode(msg.content).size());
+  EXPECT_EQ(ones, want);
 }
 
 TEST(ChatTemplate, SentencePieceFormats) {

@@ -57,6 +57,7 @@ void Progress::update(long done, const std::string& extra, long tokens) {
   } else {
     if (t - last_print_ < every_ && !last) return;
     last_print_ = t;
+    printed_end_ = last;
     log_line(line(done, extra));
   }
 }
@@ -66,7 +67,7 @@ void Progress::finish(const std::string& extra) {
   if (tty_) {
     std::lock_guard<std::mutex> lk(g_mu);
     std::fprintf(stderr, "\r\033[K%s\n", line(total_, extra).c_str());
-  } else {
+  } else if (!printed_end_) {
     log_line(line(total_, extra));
   }
 }

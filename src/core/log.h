@@ -38,6 +38,7 @@ class Progress {
   double start_, last_print_ = -1e9, every_;
   long tokens_ = 0;
   bool tty_;
+  bool printed_end_ = false;
   std::string line(long done, const std::string& extra) const;
 };
 

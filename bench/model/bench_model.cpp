@@ -13,20 +13,9 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "model/model.h"
+#include "model/runtime.h"
 
 using namespace prefopt;
-
-static double sgemm_gflops(int n = 1024, int reps = 5) {
-  auto a = at::randn({n, n}), b = at::randn({n, n});
-  auto c = at::mm(a, b);
-  double best = 1e30;
-  for (int i = 0; i < reps; ++i) {
-    double t = now_seconds();
-    at::mm_out(c, a, b);
-    best = std::min(best, now_seconds() - t);
-  }
-  return 2.0 * n * n * n / best / 1e9;
-}
 
 static double logprob_tokens_per_s(const CausalLM& m, int B, int T, int reps) {
   at::NoGradGuard ng;
@@ -54,7 +43,7 @@ static double logprob_tokens_per_s(const CausalLM& m, int B, int T, int reps) {
 
 int main(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "--sgemm-only") {
-    std::printf("%s\n", nlohmann::json{{"blas_core", cpu::blas_core_name()}, {"sgemm_gflops", sgemm_gflops()}}.dump().c_str());
+    std::printf("%s\n", nlohmann::json{{"blas_core", cpu::blas_core_name()}, {"sgemm_gflops", measure_sgemm_gflops()}}.dump().c_str());
     return 0;
   }
   // ~21M parameters: vocab 32000 x 256 embeddings and lm_head (untied) + 6 layers.
@@ -71,7 +60,7 @@ int main(int argc, char** argv) {
                           .dump()
                           .c_str());
   at::set_num_threads(1);
-  double mine = sgemm_gflops();
+  double mine = measure_sgemm_gflops();
   std::string self = "/proc/self/exe";
   char path[4096];
   ssize_t n = readlink(self.c_str(), path, sizeof path - 1);

@@ -13,22 +13,9 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "model/info.h"
+#include "model/runtime.h"
 
 namespace prefopt::cli {
-
-// Measured single-precision GEMM rate: best of a few n×n×n products.
-static double measure_sgemm_gflops(int n = 1024, int reps = 5) {
-  auto a = at::randn({n, n});
-  auto b = at::randn({n, n});
-  auto c = at::mm(a, b);
-  double best = 1e30;
-  for (int i = 0; i < reps; ++i) {
-    double t = now_seconds();
-    at::mm_out(c, a, b);
-    best = std::min(best, now_seconds() - t);
-  }
-  return 2.0 * n * n * n / best / 1e9;
-}
 
 static void print_system() {
   nlohmann::json j;

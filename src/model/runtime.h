@@ -13,4 +13,7 @@ constexpr int kRecommendedAtenThreads = 1;
 // Sets ATen's intra-op threads; n <= 0 means one per online core.
 void configure_threads(int n);
 
+// Measured single-precision GEMM rate (best of `reps` n×n×n products), GFLOP/s.
+double measure_sgemm_gflops(int n = 1024, int reps = 5);
+
 }  // namespace prefopt

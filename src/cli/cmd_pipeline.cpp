@@ -2,7 +2,7 @@
 // of the foundation on a built-in task, with no downloads and no user files:
 // seeded arithmetic word problems -> a byte-level BPE tokenizer trained on them
 // -> a tiny Llama created from a config -> a short SFT run (chunked masked
-// log-probs, Adam) -> greedy answers on held-out problems -> HF-format save,
+// log-probs, Adam) -> greedy answers on held-out problems graded by the GSM8K grader -> HF-format save,
 // reload and an identical-logits check. Writes DIR/summary.json.
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
@@ -20,6 +20,7 @@
 #include "model/model.h"
 #include "model/runtime.h"
 #include "tokenizer/tokenizer.h"
+#include "verify/math_grader.h"
 
 namespace prefopt::cli {
 namespace {
@@ -42,19 +43,6 @@ Problem make_problem(Rng& rng) {
   p.solution = std::to_string(a) + "+" + std::to_string(b) + "=" + std::to_string(s) + ". " + std::to_string(s) + "-" +
                std::to_string(c) + "=" + std::to_string(p.answer) + ". #### " + std::to_string(p.answer);
   return p;
-}
-
-std::string extract_answer(const std::string& text) {
-  auto k = text.rfind("####");
-  if (k == std::string::npos) return "";
-  std::string s;
-  for (size_t i = k + 4; i < text.size(); ++i) {
-    char ch = text[i];
-    if (ch == ' ' && s.empty()) continue;
-    if (!isdigit(static_cast<unsigned char>(ch)) && !(ch == '-' && s.empty())) break;
-    s += ch;
-  }
-  return s;
 }
 
 void run_demo(const std::string& out_dir, int steps, uint64_t seed) {
@@ -155,7 +143,7 @@ void run_demo(const std::string& out_dir, int steps, uint64_t seed) {
     std::vector<int32_t> o(outs[i].begin(), outs[i].end());
     std::string text = tok.decode(o, true);
     if (i == 0) example = held[i].prompt + text;
-    if (extract_answer(text) == std::to_string(held[i].answer)) ++correct;
+    if (grade_gsm8k(text, std::to_string(held[i].answer)).grade == Grade::CORRECT) ++correct;
   }
   const double acc = static_cast<double>(correct) / held.size();
 

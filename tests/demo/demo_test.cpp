@@ -26,9 +26,19 @@ TEST(Demo, QuickRunProducesLoadableArtifacts) {
   ASSERT_EQ(s["rounds"].size(), 1u);
   auto& r = s["rounds"][0];
   EXPECT_EQ(r["name"], "sft");
-  double p1 = r["pass_at_k"]["1"];
-  EXPECT_GE(p1, 0.0);
-  EXPECT_LE(p1, 1.0);
+  std::vector<std::string> ks;
+  double prev = -1;
+  for (auto& [k, v] : r["pass_at_k"].items()) {
+    ks.push_back(k);
+    EXPECT_GE(v.get<double>(), 0.0);
+    EXPECT_LE(v.get<double>(), 1.0);
+  }
+  for (const char* k : {"1", "2", "4", "8"}) {  // pass@k is non-decreasing in k
+    ASSERT_TRUE(r["pass_at_k"].contains(k)) << k;
+    EXPECT_GE(r["pass_at_k"][k].get<double>(), prev);
+    prev = r["pass_at_k"][k].get<double>();
+  }
+  EXPECT_EQ(ks.size(), 4u);
   EXPECT_EQ(r["train_steps"], 30);
   EXPECT_LT(r["sft_loss_last"].get<double>(), r["sft_loss_first"].get<double>() - 1.0);
   auto m = CausalLM::from_pretrained(dir + "/sft");

@@ -30,6 +30,7 @@ function(prefopt_test name)
   cmake_parse_arguments(A "TORCH" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${A_SOURCES} $<TARGET_OBJECTS:prefopt_preinit>)
   target_link_libraries(${name} PRIVATE ${A_DEPS} GTest::gtest GTest::gtest_main prefopt_core)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests)
   target_compile_options(${name} PRIVATE ${PREFOPT_WARN})
   target_compile_definitions(${name} PRIVATE PREFOPT_SHARED_DATA="${PREFOPT_SHARED_DATA}"
                              PREFOPT_SOURCE_DIR="${CMAKE_SOURCE_DIR}"

@@ -5,19 +5,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/run_cli.h"
 #include "core/fs.h"
 
 using json = nlohmann::json;
-static std::string exe() { return std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt"; }
+static std::string exe() { return prefopt::testing::prefopt_exe(); }
 static std::string run(const std::string& args, int* rc = nullptr) {
-  FILE* p = popen((exe() + " " + args + " 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  if (rc) *rc = WEXITSTATUS(st);
-  return out;
+  return prefopt::testing::run_prefopt(args, rc, true);
 }
 
 TEST(Cli, LogprobsAndGenerateMatchReference) {

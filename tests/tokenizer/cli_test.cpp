@@ -7,20 +7,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/run_cli.h"
 #include "core/fs.h"
 
 using json = nlohmann::json;
 static const std::string D = PREFOPT_SHARED_DATA "/tokenizers/";
-static std::string exe() { return std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt"; }
+static std::string exe() { return prefopt::testing::prefopt_exe(); }
 static std::string run(const std::string& args, int* rc = nullptr, bool stderr_too = false) {
-  FILE* p = popen((exe() + " " + args + (stderr_too ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  if (rc) *rc = WEXITSTATUS(st);
-  return out;
+  return prefopt::testing::run_prefopt(args, rc, stderr_too);
 }
 static std::vector<json> lines(const std::string& s) {
   std::vector<json> v;

@@ -1,0 +1,24 @@
+// Test helper: runs the built `prefopt` executable the way a user would.
+#pragma once
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <string>
+
+namespace prefopt::testing {
+
+inline std::string prefopt_exe() { return std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt"; }
+
+// Returns stdout (plus stderr when stderr_too); *rc gets the exit code.
+inline std::string run_prefopt(const std::string& args, int* rc = nullptr, bool stderr_too = false) {
+  FILE* p = popen((prefopt_exe() + " " + args + (stderr_too ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int st = pclose(p);
+  if (rc) *rc = WEXITSTATUS(st);
+  return out;
+}
+
+}  // namespace prefopt::testing

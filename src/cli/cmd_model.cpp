@@ -68,7 +68,8 @@ void register_model(CLI::App& app) {
   conv->add_option("--from", *from, "source format")->required()->check(CLI::IsMember({"llama2c"}));
   conv->add_option("input", *in, "llama2.c legacy checkpoint (.bin)")->required();
   conv->add_option("output_dir", *out, "HF model directory to write")->required();
-  conv->callback([=] {
+  conv->callback([=] {  // uses *from so the lambda keeps the bound string alive
+    if (*from != "llama2c") fail("convert", "unknown --from \"" + *from + "\"", "supported: llama2c");
     auto m = load_llama2c(*in);
     m->save_pretrained(*out);
     std::printf("%s\n", nlohmann::json{{"output_dir", *out}, {"model_type", "llama"},

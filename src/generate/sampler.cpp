@@ -1,3 +1,9 @@
+// Sampler: one prompt prefill per prompt, broadcast to n rows; a decode loop
+// that drops finished rows. Matches HF `generate(do_sample=True)` warpers
+// (temperature -> top-k -> top-p) and vLLM's stop-string semantics.
+//
+// Shapes: P prompts, n samples per prompt, R = P*n rows, A active rows,
+//         T prompt length (left-padded to the longest), S keys, V vocab, H hidden.
 #include "generate/sampler.h"
 
 #include <ATen/ATen.h>
@@ -9,85 +15,150 @@
 #include "core/error.h"
 #include "core/rng.h"
 #include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace prefopt {
 
 std::vector<double> filtered_distribution(const std::vector<float>& logits, double temperature, int top_k,
                                           double top_p) {
-  PREFOPT_CHECK(temperature > 0, "filtered_distribution: temperature must be > 0 (0 means greedy)");
+  PREFOPT_CHECK(temperature > 0, "filtered_distribution: temperature must be > 0 (0 means greedy), got {}",
+                temperature);
+  PREFOPT_CHECK(top_p > 0 && top_p <= 1, "filtered_distribution: top_p must be in (0, 1], got {}", top_p);
   const size_t V = logits.size();
+  PREFOPT_CHECK(V > 0, "filtered_distribution: empty logits");
   std::vector<double> z(V);
   for (size_t i = 0; i < V; ++i) z[i] = logits[i] / temperature;
-  std::vector<size_t> order(V);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return z[a] > z[b]; });
   std::vector<bool> keep(V, true);
   if (top_k > 0 && static_cast<size_t>(top_k) < V) {
-    // HF TopKLogitsWarper: remove logits below the k-th largest (ties kept)
-    double kth = z[order[top_k - 1]];
+    // TopKLogitsWarper: remove logits below the k-th largest (ties with it kept).
+    std::vector<double> tmp(z);
+    std::nth_element(tmp.begin(), tmp.begin() + (top_k - 1), tmp.end(), std::greater<double>());
+    const double kth = tmp[top_k - 1];
     for (size_t i = 0; i < V; ++i) keep[i] = z[i] >= kth;
   }
-  const double mx = z[order[0]];
+  double mx = -INFINITY;
+  for (size_t i = 0; i < V; ++i)
+    if (keep[i]) mx = std::max(mx, z[i]);
   std::vector<double> p(V, 0.0);
   double s = 0;
   for (size_t i = 0; i < V; ++i)
     if (keep[i]) s += (p[i] = std::exp(z[i] - mx));
   for (auto& x : p) x /= s;
   if (top_p < 1.0) {
-    // HF TopPLogitsWarper: sort ascending, drop tokens whose cumulative
-    // probability is <= 1 - top_p (the most likely token is always kept).
-    std::vector<size_t> asc(order.rbegin(), order.rend());
+    // TopPLogitsWarper: sort ascending, drop tokens while the cumulative
+    // probability is <= 1 - top_p; the most likely token is always kept.
+    std::vector<size_t> asc;
+    for (size_t i = 0; i < V; ++i)
+      if (keep[i]) asc.push_back(i);
+    std::stable_sort(asc.begin(), asc.end(), [&](size_t a, size_t b) { return z[a] < z[b]; });
     double cum = 0;
     for (size_t j = 0; j + 1 < asc.size(); ++j) {
       cum += p[asc[j]];
-      if (cum <= 1.0 - top_p) keep[asc[j]] = false;
+      if (cum <= 1.0 - top_p) p[asc[j]] = 0;
     }
     s = 0;
-    for (size_t i = 0; i < V; ++i) {
-      if (!keep[i]) p[i] = 0;
-      s += p[i];
-    }
+    for (double x : p) s += x;
     for (auto& x : p) x /= s;
   }
   return p;
 }
 
-static int64_t draw(const std::vector<double>& p, Rng& rng) {
-  double u = rng.uniform(), c = 0;
-  int64_t last = 0;
+int64_t draw_index(const std::vector<double>& p, double u) {
+  double c = 0;
+  int64_t last = -1;
   for (size_t i = 0; i < p.size(); ++i) {
     if (p[i] <= 0) continue;
     c += p[i];
     last = static_cast<int64_t>(i);
     if (u < c) return last;
   }
-  return last;
+  PREFOPT_CHECK(last >= 0, "draw_index: the distribution has no positive entry");
+  return last;  // u beyond the rounded total: the last supported index
 }
 
-std::vector<std::vector<Sample>> sample(const CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
-                                        const SamplingParams& sp) {
-  at::NoGradGuard ng;
-  const int64_t P = static_cast<int64_t>(prompts.size()), n = std::max(1, sp.n);
-  std::vector<std::vector<Sample>> out(P, std::vector<Sample>(n));
-  if (P == 0 || sp.max_new_tokens <= 0) return out;
-  size_t Tmax = 0;
-  for (auto& p : prompts) {
-    PREFOPT_CHECK(!p.empty(), "sample: empty prompt");
-    Tmax = std::max(Tmax, p.size());
+static uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t sample_stream_seed(uint64_t seed, uint64_t stream_id, uint64_t sample_index) {
+  return mix64(mix64(mix64(seed) ^ stream_id) ^ sample_index);
+}
+
+namespace {
+
+// Per-row decode state.
+struct Row {
+  Rng rng;
+  Sample* out;
+  bool done = false;
+};
+
+// Earliest cut position over stop strings and the stop rule (npos = none).
+size_t find_stop(const std::string& text, const SamplingParams& sp) {
+  size_t cut = std::string::npos;
+  for (const auto& s : sp.stop_strings) {
+    if (s.empty()) continue;
+    size_t at = text.find(s);
+    if (at != std::string::npos) cut = std::min(cut, at);
   }
-  auto ids = at::zeros({P, static_cast<int64_t>(Tmax)}, at::kLong), mask = at::zeros_like(ids);
+  if (sp.stop_fn) cut = std::min(cut, sp.stop_fn(text));
+  return cut;
+}
+
+std::string decode_ids(const Tokenizer& tok, const std::vector<int64_t>& ids) {
+  return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()), /*skip_special_tokens=*/true);
+}
+
+}  // namespace
+
+std::vector<std::vector<Sample>> sample(const CausalLM& model, const Tokenizer* tok,
+                                        const std::vector<std::vector<int64_t>>& prompts, const SamplingParams& sp) {
+  at::NoGradGuard ng;
+  const int64_t P = static_cast<int64_t>(prompts.size());
+  PREFOPT_CHECK(sp.n >= 1, "sample: n must be >= 1, got {}", sp.n);
+  const int64_t n = sp.n;
+  const bool want_stop = !sp.stop_strings.empty() || static_cast<bool>(sp.stop_fn);
+  if (want_stop && !tok)
+    fail("sample", "stop strings need a tokenizer to decode the new tokens",
+         "pass a Tokenizer (prefopt generate loads it from the model directory or --tokenizer)");
+  PREFOPT_CHECK(sp.stream_ids.empty() || static_cast<int64_t>(sp.stream_ids.size()) == P,
+                "sample: stream_ids has {} entries for {} prompts", sp.stream_ids.size(), P);
+  std::vector<std::vector<Sample>> out(P, std::vector<Sample>(n));
+  if (P == 0) return out;
+  if (sp.max_new_tokens <= 0) {
+    for (auto& ps : out)
+      for (auto& s : ps) s.finish_reason = "length";
+    return out;
+  }
+  const int64_t V = model.config().vocab_size;
+  size_t Tmax = 0;
   for (int64_t b = 0; b < P; ++b) {
-    int64_t off = static_cast<int64_t>(Tmax - prompts[b].size());
-    for (size_t t = 0; t < prompts[b].size(); ++t) ids[b][off + t] = prompts[b][t], mask[b][off + t] = 1;
+    PREFOPT_CHECK(!prompts[b].empty(), "sample: prompt {} is empty (at least one token, e.g. BOS, is needed)", b);
+    for (int64_t id : prompts[b])
+      PREFOPT_CHECK(id >= 0 && id < V, "sample: prompt {} holds token id {} outside the vocabulary [0, {})", b, id,
+                    V);
+    Tmax = std::max(Tmax, prompts[b].size());
+  }
+  // Left padding: [P,T] ids and mask.
+  auto ids = at::zeros({P, static_cast<int64_t>(Tmax)}, at::kLong), mask = at::zeros_like(ids);
+  {
+    auto ia = ids.accessor<int64_t, 2>(), ma = mask.accessor<int64_t, 2>();
+    for (int64_t b = 0; b < P; ++b) {
+      const int64_t off = static_cast<int64_t>(Tmax - prompts[b].size());
+      for (size_t t = 0; t < prompts[b].size(); ++t) ia[b][off + t] = prompts[b][t], ma[b][off + t] = 1;
+    }
   }
   const auto dev = model.device();
   ids = ids.to(dev), mask = mask.to(dev);
   KVCache cache;
-  at::Tensor pos, last;
+  at::Tensor pos, last;  // pos [R,T], last hidden [R,H]
   // Row r = prompt r / n, sample r % n.
   if (sp.share_prefill) {
     pos = position_ids_from_mask(mask);
-    auto h = model.forward_hidden(ids, pos, mask, &cache);  // one prefill per prompt
+    auto h = model.forward_hidden(ids, pos, mask, &cache);  // [P,T,H]: one prefill per prompt
     cache.expand_batch(n);                                   // broadcast to P*n rows
     last = h.select(1, h.size(1) - 1).repeat_interleave(n, 0);
     mask = mask.repeat_interleave(n, 0);
@@ -95,40 +166,79 @@ std::vector<std::vector<Sample>> sample(const CausalLM& model, const std::vector
   } else {
     ids = ids.repeat_interleave(n, 0), mask = mask.repeat_interleave(n, 0);
     pos = position_ids_from_mask(mask);
-    auto h = model.forward_hidden(ids, pos, mask, &cache);  // P*n prefills
+    auto h = model.forward_hidden(ids, pos, mask, &cache);  // [R,T,H]: R prefills
     last = h.select(1, h.size(1) - 1);
   }
-  auto next_pos = pos.select(1, pos.size(1) - 1).unsqueeze(1) + 1;
+  at::Tensor next_pos = pos.select(1, pos.size(1) - 1).unsqueeze(1) + 1;  // [R,1]
   const int64_t R = P * n;
-  std::vector<Rng> rngs;
-  for (int64_t r = 0; r < R; ++r) rngs.emplace_back(sp.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(r / n) * 1000003ULL + r % n);
-  std::vector<bool> done(R, false);
+  std::vector<Row> rows;
+  rows.reserve(R);
+  for (int64_t r = 0; r < R; ++r) {
+    const uint64_t stream = sp.stream_ids.empty() ? static_cast<uint64_t>(r / n) : sp.stream_ids[r / n];
+    rows.push_back(Row{Rng(sample_stream_seed(sp.seed, stream, static_cast<uint64_t>(r % n))), &out[r / n][r % n]});
+  }
+  std::vector<int64_t> active(R);  // cache row a holds global row active[a]
+  std::iota(active.begin(), active.end(), 0);
+
   for (int step = 0; step < sp.max_new_tokens; ++step) {
-    auto logits = model.logits(last).to(at::kFloat).cpu().contiguous();  // [R,V]
-    const int64_t V = logits.size(1);
-    std::vector<int64_t> next(R, 0);
-    bool all = true;
-    for (int64_t r = 0; r < R; ++r) {
-      if (done[r]) continue;
-      const float* lr = logits.data_ptr<float>() + r * V;
-      int64_t tok;
+    auto logits = model.logits(last).to(at::kFloat).cpu().contiguous();  // [A,V]
+    const int64_t A = static_cast<int64_t>(active.size());
+    const float* base = logits.data_ptr<float>();
+    std::vector<int64_t> next(A, 0);
+    std::vector<int64_t> keep;  // cache rows still running after this step
+    for (int64_t a = 0; a < A; ++a) {
+      Row& row = rows[active[a]];
+      const float* lr = base + a * V;
+      int64_t tok_id;
       if (sp.temperature <= 0) {
-        tok = std::max_element(lr, lr + V) - lr;
+        tok_id = std::max_element(lr, lr + V) - lr;  // first index of the maximum, as argmax
       } else {
-        tok = draw(filtered_distribution(std::vector<float>(lr, lr + V), sp.temperature, sp.top_k, sp.top_p), rngs[r]);
+        auto p = filtered_distribution(std::vector<float>(lr, lr + V), sp.temperature, sp.top_k, sp.top_p);
+        tok_id = draw_index(p, row.rng.uniform());
       }
-      next[r] = tok;
-      auto& s = out[r / n][r % n];
-      s.ids.push_back(tok);
-      if (std::find(sp.eos_ids.begin(), sp.eos_ids.end(), tok) != sp.eos_ids.end()) s.hit_eos = true, done[r] = true;
-      all = all && done[r];
+      // log p_model(token): raw log-softmax.
+      const float mx = *std::max_element(lr, lr + V);
+      double se = 0;
+      for (int64_t i = 0; i < V; ++i) se += std::exp(static_cast<double>(lr[i]) - mx);
+      row.out->logprob_sum += static_cast<double>(lr[tok_id]) - mx - std::log(se);
+      row.out->ids.push_back(tok_id);
+      next[a] = tok_id;
+      if (std::find(sp.eos_ids.begin(), sp.eos_ids.end(), tok_id) != sp.eos_ids.end()) {
+        row.out->finish_reason = "eos", row.done = true;
+      } else if (want_stop) {
+        std::string text = decode_ids(*tok, row.out->ids);
+        size_t cut = find_stop(text, sp);
+        if (cut != std::string::npos) {
+          row.out->text = text.substr(0, cut);
+          row.out->finish_reason = "stop", row.done = true;
+        }
+      }
+      if (!row.done && step + 1 == sp.max_new_tokens) row.out->finish_reason = "length", row.done = true;
+      if (!row.done) keep.push_back(a);
     }
-    if (all || step + 1 == sp.max_new_tokens) break;
-    mask = at::cat({mask, at::ones({R, 1}, mask.options())}, 1);
-    auto h1 = model.forward_hidden(at::tensor(next, at::kLong).view({R, 1}).to(dev), next_pos, mask, &cache);
+    if (keep.empty()) break;
+    // Drop finished rows from the cache and the per-row tensors.
+    auto nxt = at::tensor(next, at::kLong).view({A, 1});
+    if (static_cast<int64_t>(keep.size()) < A) {
+      auto idx = at::tensor(keep, at::kLong);
+      cache.select_batch(idx);
+      auto didx = idx.to(dev);
+      mask = mask.index_select(0, didx);
+      next_pos = next_pos.index_select(0, didx);
+      nxt = nxt.index_select(0, idx);
+      std::vector<int64_t> still;
+      for (int64_t a : keep) still.push_back(active[a]);
+      active.swap(still);
+    }
+    const int64_t A2 = static_cast<int64_t>(active.size());
+    mask = at::cat({mask, at::ones({A2, 1}, mask.options())}, 1);
+    auto h1 = model.forward_hidden(nxt.to(dev), next_pos, mask, &cache);  // [A,1,H]
     last = h1.select(1, 0);
     next_pos = next_pos + 1;
   }
+  if (tok)
+    for (auto& row : rows)
+      if (row.out->finish_reason != "stop") row.out->text = decode_ids(*tok, row.out->ids);
   return out;
 }
 

@@ -27,12 +27,24 @@ std::string lower(std::string_view s) {
 // integer gold answer must be met exactly: with 1e-4 alone 9999 would equal
 // 10000 (see docs/graders.md).
 bool values_equal(double pred, double gold) {
-  if (std::abs(gold) >= 1 && gold == std::round(gold)) return std::abs(pred - gold) <= 1e-9 * std::abs(gold);
+  if (std::abs(gold) >= 1 && gold == std::round(gold))
+    return std::abs(pred - gold) <= std::max(1e-6, 1e-15 * std::abs(gold));
   return numeric_close(pred, gold, kRelTol);
 }
 
 // Qwen parse_digits: a plain float after removing commas; "x%" is x/100.
+// Unlike Qwen, commas must group thousands: "63,27,171" is a list, not 6327171.
 std::optional<double> parse_digits(std::string_view s) {
+  if (s.find(',') != std::string_view::npos) {
+    size_t i = s[0] == '-' ? 1 : 0, first = s.find(',');
+    if (first - i < 1 || first - i > 3) return std::nullopt;
+    for (size_t p = first; p < s.size() && s[p] == ','; p += 4) {
+      if (p + 4 > s.size()) return std::nullopt;
+      for (size_t k = p + 1; k < p + 4; ++k)
+        if (!std::isdigit(static_cast<unsigned char>(s[k]))) return std::nullopt;
+      if (p + 4 < s.size() && s[p + 4] != ',' && s[p + 4] != '.' && s[p + 4] != '%') return std::nullopt;
+    }
+  }
   std::string t;
   for (char c : s)
     if (c != ',') t += c;

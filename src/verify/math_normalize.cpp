@@ -131,6 +131,7 @@ void remove_trailing_text_unit(std::string& s) {
     if (open >= t.size() || t[open] != '{' || matching_brace(t, open) != t.size() - 1) continue;
     std::string inner = t.substr(open + 1, t.size() - open - 2);
     if (std::any_of(inner.begin(), inner.end(), is_digit)) continue;  // "\text{4:30 p.m.}" is content
+    if (trim(inner) == "pm" || trim(inner) == "am") continue;            // 4:30 p.m. is not 4:30 a.m.
     std::string rest = trim(t.substr(0, pos));
     if (!rest.empty() && std::any_of(rest.begin(), rest.end(), is_digit)) s = rest;
   }
@@ -348,6 +349,11 @@ std::string normalize_math_answer(std::string_view answer) {
   replace_all(s, "\\}", "}");
   replace_command(s, "\\displaystyle", "");
 
+  // Times of day: "p.m." / "a.m." -> pm / am (kept, not a unit).
+  replace_all(s, "p.m.", "pm");
+  replace_all(s, "a.m.", "am");
+  replace_all(s, "p.m", "pm");
+  replace_all(s, "a.m", "am");
   // Units: a trailing \text{...}, then unit words.
   remove_trailing_text_unit(s);
   // Degrees, dollars, inline-math delimiters.

@@ -112,6 +112,11 @@ TEST(MathGrade, EquivalentButNotIdentical) {
   INCORRECT_("\\boxed{6290000}", "6287000");  // rel. tolerance 1e-4, not 1e-3
   CORRECT_("\\boxed{13.1800}", "13.18");
   INCORRECT_("\\boxed{\\frac{1}{3}}", "0.33");  // 1e-2 apart relatively
+  INCORRECT_("\\boxed{27^\\circ, 63^\\circ, 172^\\circ}", "27^\\circ, 63^\\circ, 171^\\circ");
+  CORRECT_("\\boxed{63^\\circ, 27^\\circ, 171^\\circ}", "27^\\circ, 63^\\circ, 171^\\circ");
+  INCORRECT_("\\boxed{11111111101}", "11,\\! 111,\\! 111,\\! 100");  // integers exactly
+  INCORRECT_("\\boxed{9999}", "10{,}000");
+  INCORRECT_("\\boxed{9999\\frac{6}{7}}", "10{,}000");
 }
 
 TEST(MathGrade, Ungradable) {
@@ -188,6 +193,40 @@ TEST(MathGrade, AgreementWithQwen25Math) {
   for (auto& [key, why] : expected_disagreements)
     EXPECT_TRUE(seen.count(key)) << "listed disagreement no longer happens: " << key.first << "/" << key.second;
   std::printf("agreement with Qwen2.5-Math: %d / %d = %.2f%%\n", agree, total, 100.0 * agree / total);
+  // Against the raw `answer` (not Qwen's processed `gt`): idx 3's gold
+  // "\text{4:30 p.m.}" became "4:30p.." in `gt`, so Qwen marked all eight
+  // "4:30 \text{ p.m.}" responses wrong; from `answer` they are right.
+  int correct_vs_answer_idx3 = 0;
+  for (auto& r : rows)
+    if (r["idx"] == 3)
+      for (auto& c : r["code"]) correct_vs_answer_idx3 += grade_math(c.get<std::string>(), r["answer"].get<std::string>()).grade == Grade::CORRECT;
+  EXPECT_EQ(correct_vs_answer_idx3, 8);
   EXPECT_EQ(total, 800);
   EXPECT_GE(agree, 792);  // >= 99%
+}
+
+// The full MATH test set has no answer field: the last box of each solution is
+// the answer (nested braces). Each must extract, and grade CORRECT against
+// itself; a box whose first digit is changed must not (the first digit, so the
+// change is far outside the 1e-4 relative tolerance).
+TEST(MathGrade, FullMathSolutionsSelfAndPerturbed) {
+  auto rows = read_jsonl(std::string(PREFOPT_SHARED_DATA) + "/math/math_test.jsonl");
+  ASSERT_EQ(rows.size(), 5000u);
+  int self = 0, perturbed = 0, tried = 0;
+  for (auto& r : rows) {
+    std::string sol = r["solution"];
+    auto box = extract_boxed(sol);
+    ASSERT_TRUE(box) << r["idx"];
+    self += grade_math(sol, sol).grade == Grade::CORRECT;
+    std::string b = *box;
+    size_t d = b.find_first_of("0123456789");
+    if (d == std::string::npos) continue;
+    b[d] = b[d] == '9' ? '1' : static_cast<char>(b[d] + 1);
+    ++tried;
+    auto g = grade_math("\\boxed{" + b + "}", sol);
+    perturbed += g.grade == Grade::INCORRECT;
+    EXPECT_EQ(g.grade, Grade::INCORRECT) << *box << " -> " << b;
+  }
+  std::printf("MATH test: %d / 5000 self-correct, %d / %d perturbed incorrect\n", self, perturbed, tried);
+  EXPECT_EQ(self, 5000);
 }

@@ -1,0 +1,108 @@
+// prefopt sandbox: run untrusted Python (Debian's /usr/bin/python3) in an
+// isolated process tree and return a verdict as a value (issue #5 item 2).
+//
+// Every run gets, where the machine allows it (see isolation_report()):
+//   new user, pid, net, mount, ipc and uts namespaces; a read-only root that
+//   shows only what python3 needs (/usr, /lib*, /bin, a few /etc files); a
+//   private size-capped tmpfs as the working dir and the only writable place;
+//   an empty network namespace; an unprivileged uid (65534); rlimits (CPU,
+//   address space, file size, open files, processes, no core); a pids and a
+//   memory cgroup where available; a seccomp filter as a second line; stdin
+//   is /dev/null; stdout/stderr drained continuously with per-stream caps; a
+//   wall-clock limit that kills the whole process tree (the run's pid
+//   namespace dies with its init).
+// What is and is not isolated, in words: docs/sandbox.md.
+//
+// PASSED needs exit code 0 AND a per-run random secret that the harness
+// writes to an inherited pipe only after the last line of the program (the
+// tests) completed normally; user code never sees the secret or the fd, so
+// exit(0) / os._exit(0) before the asserts or exec'ing /bin/true cannot fake a
+// pass. SANDBOX_ERROR is an infrastructure failure, never the model's fault.
+//
+// No torch. Thread-safe: run_python / run_tests may be called from many
+// threads; SandboxPool runs executions concurrently.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace prefopt {
+
+enum class Verdict { PASSED, FAILED, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, CRASHED, SANDBOX_ERROR };
+const char* to_string(Verdict v);                       // "PASSED", "FAILED", ...
+std::optional<Verdict> parse_verdict(std::string_view s);
+// SANDBOX_ERROR is the infrastructure's fault: leave it out of pass@k counts.
+inline bool counts_against_model(Verdict v) { return v != Verdict::SANDBOX_ERROR; }
+
+struct Limits {
+  double wall_seconds = 10;                          // whole tree killed after this
+  double cpu_seconds = 10;                           // RLIMIT_CPU (per process)
+  int64_t memory_bytes = int64_t(1) << 30;           // RLIMIT_AS (+ memory cgroup where available)
+  int64_t file_size_bytes = int64_t(16) << 20;       // RLIMIT_FSIZE; the tmpfs work dir is capped at 4x this
+  int64_t output_bytes = int64_t(64) << 10;          // per stream kept; the rest is drained, dropped, flagged
+  int64_t output_kill_bytes = int64_t(8) << 20;      // a stream past this kills the run: OUTPUT_LIMIT
+  int max_processes = 32;                            // RLIMIT_NPROC (unprivileged uid) + pids cgroup
+  int open_files = 64;                               // RLIMIT_NOFILE
+  // Truncation alone (output_bytes < total <= output_kill_bytes) does not
+  // change the verdict: it only sets the *_truncated flags.
+};
+
+struct RunResult {
+  Verdict verdict = Verdict::SANDBOX_ERROR;
+  int exit_code = -1;       // exit status of the program's process; -1 when killed by a signal
+  int signal = 0;           // terminating signal, 0 if none
+  std::string stdout_text, stderr_text;      // at most Limits::output_bytes each
+  bool stdout_truncated = false, stderr_truncated = false;
+  double wall_seconds = 0;
+  std::string isolation;    // the level reached for this run, e.g. "full" or "partial: no user ns, ..."
+  std::string detail;       // why the verdict, in words ("secret missing after exit 0", ...)
+  bool secret_ok = false;   // the harness epilogue ran and wrote the run's secret
+};
+
+// Runs `program` (the whole Python source) as one run. PASSED = the program
+// ran to its last line without an uncaught exception and exited 0.
+RunResult run_python(const std::string& program, const Limits& limits = {});
+
+// Test harness: executes `code`, then `test_code` in the same globals (each
+// compiled under its own file name so tracebacks point at the right part);
+// the secret is written only after test_code completed normally.
+RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits = {});
+
+// What this machine allows, detected once (thread-safe) at first use:
+// namespaces (user/pid/net/mount/ipc/uts), bubblewrap, seccomp, cgroup
+// pids/memory, an unprivileged uid. Multi-line, human-readable.
+std::string isolation_report();
+// One-line summary of the level every run reaches ("full: user,pid,net,...").
+std::string isolation_level();
+
+struct TestJob {
+  std::string code, test_code;
+};
+
+// `workers` concurrent executions, each supervised by its own thread. Each
+// worker keeps a pre-started Python interpreter (a zygote that has imported
+// the harness) inside its own namespaces and forks it per run into a fresh
+// set of per-run namespaces, so a run costs a fork, not an interpreter start.
+// Falls back to one fresh interpreter per run when the zygote cannot start.
+class SandboxPool {
+ public:
+  SandboxPool(int workers, Limits limits = {});
+  ~SandboxPool();
+  SandboxPool(const SandboxPool&) = delete;
+  SandboxPool& operator=(const SandboxPool&) = delete;
+
+  // Results in input order.
+  std::vector<RunResult> run_all(const std::vector<std::string>& programs);
+  std::vector<RunResult> run_tests_all(const std::vector<TestJob>& jobs);
+  int workers() const;
+  const Limits& limits() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace prefopt

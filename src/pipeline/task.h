@@ -1,0 +1,45 @@
+// prefopt pipeline: the built-in verifiable task of `prefopt demo` (issue #6).
+// Seeded GSM8K-style multi-step arithmetic word problems with exact integer
+// answers and worked solutions ending "#### N", gradeable by grade_gsm8k
+// (verify/math_grader.h). Train and held-out splits are disjoint by prompt.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace prefopt::pipeline {
+
+enum class Op { ADD, SUB, MUL };
+
+struct Step {
+  Op op;
+  int64_t lhs, rhs, result;
+};
+
+struct TaskProblem {
+  std::string question;        // the word problem, ends with '?'
+  std::string solution;        // worked steps "a+b=c. ... #### N"
+  int64_t answer = 0;          // exact integer answer
+  std::vector<Step> steps;     // 2-3 steps, for recomputation
+  int template_id = 0;
+};
+
+struct TaskSplits {
+  std::vector<TaskProblem> train, held_out;
+};
+
+// n_train + n_held distinct problems (distinct questions), seeded; the
+// held-out questions never appear in train. Every intermediate and the answer
+// are non-negative. Throws prefopt::Error if the template space cannot supply
+// that many distinct problems.
+TaskSplits make_task(uint64_t seed, size_t n_train, size_t n_held);
+
+// Recomputes the answer from the steps (each step's lhs is the previous
+// result after the first); used by tests and as a self-check.
+int64_t recompute_answer(const TaskProblem& p);
+
+// The prompt the model sees (question + "\nAnswer: ") and the TRL-style
+// prompt/completion pair.
+std::string task_prompt(const TaskProblem& p);
+
+}  // namespace prefopt::pipeline

@@ -97,6 +97,9 @@ class SandboxPool {
   // Results in input order.
   std::vector<RunResult> run_all(const std::vector<std::string>& programs);
   std::vector<RunResult> run_tests_all(const std::vector<TestJob>& jobs);
+  // One run with its own limits; thread-safe (many threads may submit at once).
+  RunResult run(const std::string& program, const Limits& limits);
+  RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits);
   int workers() const;
   const Limits& limits() const;
 

@@ -1,7 +1,13 @@
-// Verdict names (the strings used in eval-code's JSONL and the docs).
-#include <array>
+// Verdict names (the strings used in eval-code's JSONL and the docs) and the
+// rule that turns what a run did into a verdict (docs/sandbox.md, "Verdicts").
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
 
-#include "sandbox/sandbox.h"
+#include <array>
+#include <string>
+
+#include "sandbox/sandbox_impl.h"
 
 namespace prefopt {
 
@@ -19,3 +25,43 @@ std::optional<Verdict> parse_verdict(std::string_view s) {
 }
 
 }  // namespace prefopt
+
+// ---- the verdict rule ----
+namespace prefopt::sandbox_detail {
+
+void decide_verdict(const RunFacts& f, RunResult& r) {
+  r.secret_ok = f.secret_ok;
+  if (f.have_status) {
+    if (WIFEXITED(f.wait_status)) {
+      r.exit_code = WEXITSTATUS(f.wait_status);
+      r.signal = 0;
+    } else if (WIFSIGNALED(f.wait_status)) {
+      r.exit_code = -1;
+      r.signal = WTERMSIG(f.wait_status);
+    }
+  }
+  auto set = [&](Verdict v, std::string why) {
+    r.verdict = v;
+    r.detail = std::move(why);
+  };
+  if (f.killed_timeout) return set(Verdict::TIMEOUT, "wall-clock limit reached; the whole process tree was killed");
+  if (f.killed_output)
+    return set(Verdict::OUTPUT_LIMIT, "output beyond output_kill_bytes; the whole process tree was killed");
+  if (f.zygote_lost || !f.have_status) return set(Verdict::SANDBOX_ERROR, "the sandbox worker died without a report");
+  if (f.setup_failed) return set(Verdict::SANDBOX_ERROR, "the run's isolation setup failed (see stderr)");
+  if (r.signal == 0 && r.exit_code == 0 && f.secret_ok) return set(Verdict::PASSED, "ran to the end, exit 0");
+  if (f.oom_killed) return set(Verdict::MEMORY_LIMIT, "the memory cgroup's OOM killer killed a process of the run");
+  if (f.exception == "MemoryError") return set(Verdict::MEMORY_LIMIT, "MemoryError (address-space limit)");
+  if (r.signal != 0) {
+    const bool cpu_out = r.signal == SIGXCPU || (r.signal == SIGKILL && f.cpu_ms + 50 >= f.cpu_limit_s * 1000);
+    if (cpu_out) return set(Verdict::TIMEOUT, "CPU-time limit reached");
+    const char* name = sigabbrev_np(r.signal);
+    return set(Verdict::CRASHED, std::string("killed by signal SIG") + (name ? name : std::to_string(r.signal).c_str()));
+  }
+  if (!f.exception.empty()) return set(Verdict::FAILED, "uncaught " + f.exception);
+  if (r.exit_code == 0) return set(Verdict::FAILED, "exited 0 before the program/tests completed (no secret)");
+  if (f.secret_ok) return set(Verdict::FAILED, "tests completed but the exit code is " + std::to_string(r.exit_code));
+  return set(Verdict::FAILED, "exit code " + std::to_string(r.exit_code));
+}
+
+}  // namespace prefopt::sandbox_detail

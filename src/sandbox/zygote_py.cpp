@@ -1,0 +1,254 @@
+// The Python side of the sandbox: the zygote (a pre-started /usr/bin/python3
+// inside a worker's namespaces, started by worker.cpp) and the per-run
+// harness it forks. Kept as one embedded source so the C++ and Python halves
+// of the protocol are versioned together.
+//
+// Protocol on fd 3 (a unix stream socket to the C++ worker thread):
+//   zygote -> C++  "READY <python version>\n" once, after the init message.
+//   C++ -> zygote  init: "I <n>\n" + n bytes of seccomp BPF (sock_filter[]).
+//   C++ -> zygote  per run: 1 byte 'R' carrying 3 fds (SCM_RIGHTS: stdout,
+//                  stderr and result pipe write ends), then the line
+//                  "<secret> <cpu_s> <as> <fsize> <nofile> <nproc> <len_code> <len_test> <mode>\n"
+//                  and len_code + len_test bytes (UTF-8). mode: p = program, t = code+tests.
+//   zygote -> C++  "D <wait status> <cpu ms>\n" after the run's process was
+//                  reaped and every other process of the worker's pid
+//                  namespace was killed and reaped (kill(-1) from its pid 1),
+//                  then it wipes /tmp and /dev/shm and reads the next request.
+// fds 4 and 5: cgroup.procs of the worker's pids and memory cgroups (or
+// closed); a run joins them by writing "0" before it drops privileges.
+//
+// The run (a child cloned into a new ipc namespace; pid 2+ of the worker's pid
+// namespace, so signals behave as in any process):
+// joins the cgroups, chdir /tmp, setgroups([]), uid/gid 65534, rlimits,
+// no_new_privs + seccomp, stdin /dev/null, stdout/stderr/result on fds 1/2/3,
+// every other fd closed; then executes the code (and the tests) in a fresh
+// __main__. Only after the last statement completed normally does it write
+// "PASS <secret>\n" to fd 3 and _exit(0); an uncaught exception writes
+// "EXC <type>\n" and exits 1; SystemExit exits with its code and no secret.
+// The secret reaches the run only inside the zygote's memory image (a local
+// of _run, never in the program's globals, never in a file or an fd).
+namespace prefopt::sandbox_detail {
+
+extern const char* const kZygoteSource = R"PY(
+import builtins, ctypes, os, resource, socket, sys, traceback, types, linecache
+
+def _main():
+    sys.path.append("/usr/lib/python3/dist-packages")
+    ctl = socket.socket(fileno=3)
+    rf = ctl.makefile("rb", buffering=1 << 16)
+    libc = ctypes.PyDLL(None, use_errno=True)   # PyDLL: the GIL stays held across clone()
+    libc.syscall.restype = ctypes.c_long
+    libc.prctl.restype = ctypes.c_int
+    papi = ctypes.pythonapi
+    head = rf.readline().split()
+    bpf = rf.read(int(head[1])) if head and head[0] == b"I" else b""
+    bpf_buf = ctypes.create_string_buffer(bpf, len(bpf) if bpf else 1)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    fprog = SockFprog(len(bpf) // 8, ctypes.cast(bpf_buf, ctypes.c_void_p))
+    ctl.sendall(b"READY %d.%d.%d\n" % sys.version_info[:3])
+    # argv: run uid, run gid, clone flags for a run (CLONE_NEWIPC | SIGCHLD when
+    # namespaces work, else SIGCHLD), the work dir (wiped after every run).
+    run_uid, run_gid, clone_flags = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+    workdir = sys.argv[4]
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(ctl, 1, 4)
+        except OSError:
+            os._exit(0)
+        if not msg:
+            os._exit(0)                      # the C++ side went away
+        # rf is buffered: the 'R' byte was read from the socket directly, the rest through rf.
+        line = rf.readline().split()
+        secret = line[0]
+        cpu, mem, fsize, nofile, nproc, lc, lt = (int(x) for x in line[1:8])
+        mode = line[8]
+        code = rf.read(lc).decode("utf-8", "replace")
+        test = rf.read(lt).decode("utf-8", "replace")
+        papi.PyOS_BeforeFork()
+        pid = libc.syscall(ctypes.c_long(56), ctypes.c_ulong(clone_flags), None, None, None, ctypes.c_ulong(0))
+        if pid == 0:
+            papi.PyOS_AfterFork_Child()
+            ctl.detach()
+            _run(libc, fprog, bpf, fds, secret, cpu, mem, fsize, nofile, nproc, code, test, mode,
+                 run_uid, run_gid, workdir)
+            os._exit(125)                    # not reached
+        papi.PyOS_AfterFork_Parent()
+        for fd in fds:
+            os.close(fd)
+        del secret, code, test
+        if pid < 0:
+            ctl.sendall(b"D -1 0\n")
+            continue
+        try:
+            _, status, ru = os.wait4(pid, 0)
+        except ChildProcessError:
+            status, ru = -1, None
+        cpu_ms = int((ru.ru_utime + ru.ru_stime) * 1000) if ru else 0
+        _sweep(pid)
+        ctl.sendall(b"D %d %d\n" % (status, cpu_ms))
+        _wipe(workdir)
+        if workdir == "/tmp":
+            _wipe("/dev/shm")
+
+def _sweep(pid):
+    # Nothing of the run may outlive it. As pid 1 of the worker's pid namespace
+    # the zygote's kill(-1) reaches exactly the processes of this namespace
+    # (orphans such as setsid daemons were re-parented to us); without a pid
+    # namespace only the run's process group can be reached.
+    for _ in range(1000):
+        try:
+            if os.getpid() == 1:
+                os.kill(-1, 9)
+            else:
+                os.killpg(pid, 9)
+        except OSError:
+            pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+def _wipe(top):
+    try:
+        names = os.listdir(top)
+    except OSError:
+        return
+    for n in names:
+        p = top + "/" + n
+        try:
+            if os.path.isdir(p) and not os.path.islink(p):
+                _rmtree(p)
+            else:
+                os.unlink(p)
+        except OSError:
+            pass
+
+def _rmtree(p):
+    try:
+        os.chmod(p, 0o700)
+    except OSError:
+        pass
+    for n in os.listdir(p):
+        q = p + "/" + n
+        if os.path.isdir(q) and not os.path.islink(q):
+            _rmtree(q)
+        else:
+            os.unlink(q)
+    os.rmdir(p)
+
+def _run(libc, fprog, bpf, fds, secret, cpu, mem, fsize, nofile, nproc, code, test, mode, uid, gid, workdir):
+    try:
+        for cg in (4, 5):
+            try:
+                os.write(cg, b"0")
+            except OSError:
+                pass
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(fds[0], 1)
+        os.dup2(fds[1], 2)
+        os.dup2(fds[2], 3)
+        os.closerange(4, 1 << 16)
+        if os.getpid() != 1 and os.getppid() != 1:
+            os.setpgid(0, 0)                  # no pid namespace: the sweep kills this group
+        os.chdir(workdir)
+        if os.getuid() != uid:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        else:
+            _drop_caps(libc)
+        R = resource
+        R.setrlimit(R.RLIMIT_CORE, (0, 0))
+        R.setrlimit(R.RLIMIT_CPU, (cpu, cpu + 1))
+        R.setrlimit(R.RLIMIT_AS, (mem, mem))
+        R.setrlimit(R.RLIMIT_FSIZE, (fsize, fsize))
+        R.setrlimit(R.RLIMIT_NOFILE, (nofile, nofile))
+        R.setrlimit(R.RLIMIT_NPROC, (nproc, nproc))
+        if libc.prctl(38, 1, 0, 0, 0) != 0:                   # PR_SET_NO_NEW_PRIVS
+            raise OSError(ctypes.get_errno(), "no_new_privs")
+        if bpf and libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:   # PR_SET_SECCOMP, FILTER
+            raise OSError(ctypes.get_errno(), "seccomp")
+    except BaseException as e:
+        try:
+            os.write(2, b"sandbox setup failed: %s\n" % repr(e).encode())
+            os.write(3, b"SETUP\n")
+        finally:
+            os._exit(126)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/bin:/bin", "HOME": workdir, "LANG": "C.UTF-8"})
+    sys.stdin = open(0, "r", closefd=False)
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.__stdout__, sys.__stderr__, sys.__stdin__ = sys.stdout, sys.stderr, sys.stdin
+    sys.argv = ["program.py"]
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    main.__file__ = workdir + "/program.py"
+    sys.modules["__main__"] = main
+    g = main.__dict__
+    parts = [(code, "program.py" if mode == b"p" else "solution.py")]
+    if mode != b"p":
+        parts.append((test, "tests.py"))
+    try:
+        for src, name in parts:
+            linecache.cache[name] = (len(src), None, src.splitlines(True), name)
+            exec(compile(src, name, "exec"), g)
+            del src
+        del parts, g, main
+    except SystemExit as e:
+        c = e.code
+        if c is None:
+            c = 0
+        elif not isinstance(c, int):
+            try:
+                print(c, file=sys.stderr)
+            except BaseException:
+                pass
+            c = 1
+        _flush()
+        os._exit(c & 0xFF)
+    except BaseException as e:
+        try:
+            tb = e.__traceback__
+            if tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next               # drop the harness frame
+            traceback.print_exception(type(e), e, tb)
+        except BaseException:
+            pass
+        _flush()
+        os.write(3, b"EXC " + type(e).__name__.encode("ascii", "replace") + b"\n")
+        os._exit(1)
+    _flush()
+    os.write(3, b"PASS " + secret + b"\n")
+    os._exit(0)
+
+def _drop_caps(libc):
+    # Already the unprivileged uid (no uid to switch to, e.g. an unprivileged
+    # host user mapped to root of the worker's user namespace): drop every
+    # capability; no_new_privs (set next) keeps exec from granting new ones.
+    for cap in range(64):
+        libc.prctl(24, cap, 0, 0, 0)                  # PR_CAPBSET_DROP
+    class Hdr(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+    class Data(ctypes.Structure):
+        _fields_ = [("eff", ctypes.c_uint32), ("perm", ctypes.c_uint32), ("inh", ctypes.c_uint32)]
+    data = (Data * 2)()
+    if libc.capset(ctypes.byref(Hdr(0x20080522, 0)), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset")
+
+def _flush():
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except BaseException:
+            pass
+
+_main()
+)PY";
+
+}  // namespace prefopt::sandbox_detail

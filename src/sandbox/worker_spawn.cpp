@@ -218,7 +218,8 @@ void put_num(char*& p, long v) {
     die(ef, "dup2", nullptr);
   // Anything else another thread of the host process left without O_CLOEXEC.
   syscall(SYS_close_range, 6, ~0U, CLOSE_RANGE_CLOEXEC);
-  if (!a.namespaces && setsid() < 0) die(ef, "setsid", nullptr);
+  // Its own session and process group (degraded mode kills the group).
+  if (setsid() < 0) die(ef, "setsid", nullptr);
   execve(a.argv[0], a.argv, a.envp);
   die(ef, "exec", a.argv[0]);
 }

@@ -1,0 +1,288 @@
+// The attack suite: every attack is contained with the right verdict, the
+// harness keeps working afterwards (a trivial program passes on every
+// worker), and no process of the run survives it (read from /proc: no
+// descendant of this test runs as uid 65534 once the run returned).
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "core/fs.h"
+#include "sandbox/sandbox.h"
+#include "test_util.h"
+
+using namespace prefopt;
+using prefopt::testing::describe;
+using prefopt::testing::run_survivors;
+
+namespace {
+
+Limits quick() {
+  Limits l;
+  l.wall_seconds = 4;
+  l.cpu_seconds = 4;
+  return l;
+}
+
+SandboxPool& pool() {
+  static SandboxPool p(2, quick());
+  return p;
+}
+
+// The run left nothing behind and both workers still pass a trivial program.
+void expect_contained(const RunResult& r, const std::string& what) {
+  auto surv = run_survivors();
+  EXPECT_TRUE(surv.empty()) << what << ": processes of the run survived: " << describe(surv);
+  EXPECT_EQ(r.isolation.rfind("full", 0), 0u) << what << ": " << r.isolation;
+  auto ok = pool().run_all({"print('ok')", "print('ok')"});
+  for (auto& o : ok) {
+    EXPECT_EQ(o.verdict, Verdict::PASSED) << what << ": harness broken afterwards: " << o.detail << o.stderr_text;
+    EXPECT_EQ(o.stdout_text, "ok\n");
+  }
+}
+
+RunResult run(const std::string& program, Limits l = quick()) { return pool().run(program, l); }
+RunResult run_tested(const std::string& code, const std::string& tests, Limits l = quick()) {
+  return pool().run_tests(code, tests, l);
+}
+
+}  // namespace
+
+TEST(SandboxAttack, PositiveControl) {
+  RunResult r = run_tested("def f(x):\n    return x + 1\n", "assert f(1) == 2\nprint('tests done')\n");
+  EXPECT_EQ(r.verdict, Verdict::PASSED) << r.detail << r.stderr_text;
+  EXPECT_TRUE(r.secret_ok);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.stdout_text, "tests done\n");
+  RunResult who = run("import os\nprint(os.getuid(), os.geteuid(), os.getgid(), os.getgroups(), os.getcwd())\n");
+  EXPECT_EQ(who.stdout_text, "65534 65534 65534 [] /tmp\n") << who.stderr_text;
+  expect_contained(r, "positive control");
+}
+
+TEST(SandboxAttack, FakePassesFail) {
+  struct Case {
+    const char* name;
+    std::string code, tests;
+  };
+  const Case cases[] = {
+      {"exit(0) before the asserts", "import sys\nsys.exit(0)\ndef f():\n    return 1\n", "assert f() == 2\n"},
+      {"exit() inside the tested function", "import sys\ndef f():\n    sys.exit(0)\n", "assert f() == 2\n"},
+      {"os._exit(0)", "import os\ndef f():\n    os._exit(0)\n", "assert f() == 2\n"},
+      {"exec /bin/true", "import os\ndef f():\n    os.execv('/bin/true', ['true'])\n", "assert f() == 2\n"},
+      {"atexit os._exit(0)", "import atexit, os\natexit.register(lambda: os._exit(0))\ndef f():\n    return 1\n",
+       "assert f() == 2\n"},
+      {"guessed secret on every fd",
+       "import os\nfor fd in range(3, 64):\n    try:\n        os.write(fd, b'PASS ' + b'0' * 32 + b'\\n')\n"
+       "    except OSError:\n        pass\nos._exit(0)\n",
+       "assert False\n"},
+      {"KeyboardInterrupt swallowed by caller", "def f():\n    raise KeyboardInterrupt\n", "f()\n"},
+  };
+  for (const Case& c : cases) {
+    RunResult r = run_tested(c.code, c.tests);
+    EXPECT_EQ(r.verdict, Verdict::FAILED) << c.name << ": " << r.detail << "\n" << r.stderr_text;
+    EXPECT_FALSE(r.secret_ok) << c.name;
+    expect_contained(r, c.name);
+  }
+}
+
+TEST(SandboxAttack, ForkBombIsCappedAndSwept) {
+  // Children sleep, so they pile up until the process limit stops fork().
+  RunResult r = run(
+      "import os, time\nn = 0\nwhile n < 5000:\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
+      "    if pid == 0:\n        time.sleep(60)\n        os._exit(0)\n    n += 1\nprint(n)\n");
+  EXPECT_EQ(r.verdict, Verdict::PASSED) << r.detail << r.stderr_text;
+  int n = std::atoi(r.stdout_text.c_str());
+  EXPECT_GE(n, 1);
+  EXPECT_LT(n, quick().max_processes) << "fork() was not capped";
+  expect_contained(r, "fork bomb (capped)");
+  // Every process forking forever.
+  RunResult b = run("import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n");
+  EXPECT_EQ(b.verdict, Verdict::TIMEOUT) << b.detail;
+  expect_contained(b, "fork bomb");
+}
+
+TEST(SandboxAttack, ThreadBomb) {
+  RunResult r = run(
+      "import threading, time\nts = []\nwhile True:\n    t = threading.Thread(target=time.sleep, args=(60,))\n"
+      "    t.start()\n    ts.append(t)\n");
+  EXPECT_EQ(r.verdict, Verdict::FAILED) << r.detail << r.stderr_text;
+  EXPECT_NE(r.stderr_text.find("can't start new thread"), std::string::npos) << r.stderr_text;
+  expect_contained(r, "thread bomb");
+}
+
+TEST(SandboxAttack, MemoryBombs) {
+  RunResult big = run("x = bytearray(8 << 30)\n");
+  EXPECT_EQ(big.verdict, Verdict::MEMORY_LIMIT) << big.detail;
+  expect_contained(big, "one huge allocation");
+  Limits small = quick();
+  small.memory_bytes = 256 << 20;  // bytearray() touches its pages; page faults are slow in a VM
+  RunResult grow = run("a = []\nwhile True:\n    a.append(bytearray(16 << 20))\n", small);
+  EXPECT_EQ(grow.verdict, Verdict::MEMORY_LIMIT) << grow.detail;
+  expect_contained(grow, "growing allocation");
+  // Several processes, each under the address-space limit, together over the
+  // memory cgroup: the OOM killer steps in.
+  Limits l = quick();
+  l.memory_bytes = 256 << 20;
+  RunResult many = run(
+      "import os, time\npids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
+      "        b = bytearray(160 << 20)\n        for j in range(0, len(b), 4096):\n            b[j] = 1\n"
+      "        time.sleep(3)\n        os._exit(0)\n    pids.append(pid)\n"
+      "for p in pids:\n    _, st = os.waitpid(p, 0)\n    assert st == 0, st\n",
+      l);
+  EXPECT_EQ(many.verdict, Verdict::MEMORY_LIMIT) << many.detail << many.stderr_text;
+  expect_contained(many, "memory across processes");
+}
+
+TEST(SandboxAttack, InfiniteLoopIgnoringSignals) {
+  Limits l = quick();
+  l.wall_seconds = 2;
+  RunResult r = run(
+      "import signal\nfor s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGXCPU):\n"
+      "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass\n",
+      l);
+  EXPECT_EQ(r.verdict, Verdict::TIMEOUT) << r.detail;
+  EXPECT_GE(r.wall_seconds, 2.0);
+  EXPECT_LT(r.wall_seconds, 6.0);
+  expect_contained(r, "infinite loop (wall clock)");
+  // CPU limit first: SIGXCPU ignored, the hard limit's SIGKILL follows.
+  l.wall_seconds = 10;
+  l.cpu_seconds = 1;
+  RunResult c = run("import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n", l);
+  EXPECT_EQ(c.verdict, Verdict::TIMEOUT) << c.detail;
+  EXPECT_LT(c.wall_seconds, 8.0);
+  expect_contained(c, "infinite loop (CPU limit)");
+}
+
+TEST(SandboxAttack, DiskFill) {
+  RunResult one = run("with open('fill', 'wb') as f:\n    while True:\n        f.write(b'x' * (1 << 20))\n");
+  EXPECT_EQ(one.verdict, Verdict::FAILED) << one.detail;
+  EXPECT_NE(one.stderr_text.find("File too large"), std::string::npos) << one.stderr_text;
+  expect_contained(one, "one big file");
+  RunResult many = run(
+      "i = 0\nwhile True:\n    with open('f%d' % i, 'wb') as f:\n        f.write(b'x' * (8 << 20))\n    i += 1\n");
+  EXPECT_EQ(many.verdict, Verdict::FAILED) << many.detail;
+  EXPECT_NE(many.stderr_text.find("No space left"), std::string::npos) << many.stderr_text;
+  expect_contained(many, "many files");
+  // The next runs start with an empty work dir and /dev/shm.
+  for (auto& r : pool().run_all({"import os\nassert os.listdir('.') == [], os.listdir('.')\n"
+                                 "assert os.listdir('/dev/shm') == []\n",
+                                 "import os\nassert os.listdir('.') == [], os.listdir('.')\n"}))
+    EXPECT_EQ(r.verdict, Verdict::PASSED) << r.stderr_text;
+  RunResult ro = run("open('/usr/evil', 'w')\n");
+  EXPECT_EQ(ro.verdict, Verdict::FAILED);
+  EXPECT_NE(ro.stderr_text.find("Read-only file system"), std::string::npos) << ro.stderr_text;
+}
+
+TEST(SandboxAttack, NetworkConnectToLocalListener) {
+  int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  ASSERT_GE(ls, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(ls, 8), 0);
+  socklen_t len = sizeof a;
+  getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  RunResult r = run("import socket\ns = socket.create_connection(('127.0.0.1', " + std::to_string(port) +
+                    "), timeout=2)\ns.sendall(b'exfiltrated')\nprint('connected')\n");
+  EXPECT_EQ(r.verdict, Verdict::FAILED) << r.detail;
+  EXPECT_EQ(r.stdout_text.find("connected"), std::string::npos);
+  pollfd p{ls, POLLIN, 0};
+  EXPECT_EQ(poll(&p, 1, 300), 0) << "the listener saw a connection";
+  close(ls);
+  expect_contained(r, "network connect");
+  // Even without the seccomp filter's help there is no route: the net namespace
+  // has nothing but its (down) loopback.
+  RunResult nic = run("print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))\n");
+  EXPECT_EQ(nic.verdict, Verdict::PASSED) << nic.stderr_text;
+  EXPECT_EQ(nic.stdout_text, "['lo']\n");
+}
+
+TEST(SandboxAttack, ReadingFilesOutsideTheWorkDir) {
+  const std::string token = "prefopt-secret-" + std::to_string(getpid()) + "-xyzzy";
+  const std::string tmp_secret = "/tmp/prefopt_sbx_secret_" + std::to_string(getpid());
+  const std::string root_secret = "/root/prefopt_sbx_secret_" + std::to_string(getpid());
+  atomic_write(tmp_secret, token);
+  atomic_write(root_secret, token);
+  RunResult r = run("import os\nfor p in ['" + tmp_secret + "', '" + root_secret +
+                    "', '/proc/1/root" + tmp_secret + "', '../../.." + tmp_secret +
+                    "']:\n    try:\n        print(open(p).read())\n    except OSError as e:\n        print('denied', p, type(e).__name__)\n"
+                    "print(sorted(os.listdir('/')))\n");
+  EXPECT_EQ(r.verdict, Verdict::PASSED) << r.stderr_text;
+  EXPECT_EQ(r.stdout_text.find(token), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("['bin', 'dev', 'etc', 'lib'"), std::string::npos) << r.stdout_text;
+  EXPECT_EQ(r.stdout_text.find("'root'"), std::string::npos) << r.stdout_text;
+  remove_all(tmp_secret);
+  remove_all(root_secret);
+  expect_contained(r, "reading outside");
+}
+
+TEST(SandboxAttack, KillingTheParent) {
+  RunResult p = run("import os\nos.kill(os.getppid(), 9)\nprint('parent killed?')\n");
+  EXPECT_EQ(p.verdict, Verdict::FAILED) << p.detail;
+  EXPECT_NE(p.stderr_text.find("PermissionError"), std::string::npos) << p.stderr_text;
+  expect_contained(p, "kill the parent");
+  // kill -9 -1 reaches only the run's own processes (Linux spares the caller).
+  RunResult all = run("import os, time\nif os.fork() == 0:\n    time.sleep(30)\n    os._exit(0)\n"
+                      "os.kill(-1, 9)\nprint('caller alive', os.wait()[1])\n");
+  EXPECT_EQ(all.verdict, Verdict::PASSED) << all.detail << all.stderr_text;
+  EXPECT_EQ(all.stdout_text, "caller alive 9\n");
+  expect_contained(all, "kill -9 -1");
+  RunResult grp = run("import os\nos.killpg(0, 9)\n");
+  EXPECT_EQ(grp.verdict, Verdict::CRASHED) << grp.detail;
+  expect_contained(grp, "kill the process group");
+}
+
+TEST(SandboxAttack, SetsidDaemonDoesNotOutliveTheRun) {
+  RunResult r = run(
+      "import os, time\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        for _ in range(600):\n"
+      "            time.sleep(0.1)\n        open('/tmp/late', 'w').write('still here')\n    os._exit(0)\n"
+      "os.wait()\nprint('main done')\n");
+  EXPECT_EQ(r.verdict, Verdict::PASSED) << r.detail << r.stderr_text;
+  expect_contained(r, "setsid daemon");
+}
+
+TEST(SandboxAttack, OutputFlood) {
+  RunResult r = run("import sys\nsys.stdout.write('x' * (10 << 20))\n");
+  EXPECT_EQ(r.verdict, Verdict::OUTPUT_LIMIT) << r.detail;
+  EXPECT_TRUE(r.stdout_truncated);
+  EXPECT_EQ(static_cast<int64_t>(r.stdout_text.size()), quick().output_bytes);
+  expect_contained(r, "10 MB of output");
+  // Over the kept cap but under the kill threshold: still judged on the program.
+  RunResult m = run("import sys\nsys.stderr.write('y' * (1 << 20))\nprint('end')\n");
+  EXPECT_EQ(m.verdict, Verdict::PASSED) << m.detail;
+  EXPECT_TRUE(m.stderr_truncated);
+  EXPECT_FALSE(m.stdout_truncated);
+  EXPECT_EQ(m.stdout_text, "end\n");
+  EXPECT_EQ(static_cast<int64_t>(m.stderr_text.size()), quick().output_bytes);
+}
+
+TEST(SandboxAttack, CrashesAreCrashed) {
+  RunResult seg = run("import ctypes\nctypes.string_at(0)\n");
+  EXPECT_EQ(seg.verdict, Verdict::CRASHED) << seg.detail;
+  EXPECT_EQ(seg.signal, 11);
+  RunResult abrt = run("import os\nos.abort()\n");
+  EXPECT_EQ(abrt.verdict, Verdict::CRASHED) << abrt.detail;
+  expect_contained(abrt, "abort");
+}
+
+TEST(SandboxAttack, ConcurrentRunsAreSeparate) {
+  // Both workers at once: each run sees only its own files and processes.
+  std::vector<std::string> progs;
+  for (int i = 0; i < 6; ++i)
+    progs.push_back("import os, time\nopen('mine', 'w').write('" + std::to_string(i) +
+                    "')\ntime.sleep(0.3)\nprint(open('mine').read(), sorted(os.listdir('.')),"
+                    " len([p for p in os.listdir('/proc') if p.isdigit()]))\n");
+  auto rs = pool().run_all(progs);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(rs[i].verdict, Verdict::PASSED) << rs[i].stderr_text;
+    // Own file only; /proc shows the zygote and this run's process.
+    EXPECT_EQ(rs[i].stdout_text, std::to_string(i) + " ['mine'] 2\n");
+  }
+}

@@ -1,0 +1,110 @@
+// Real benchmark code in the sandbox (../shared/data/code):
+// - HumanEval: all 164 canonical solutions PASS (prompt + canonical_solution +
+//   test + check(entry_point)), and two broken variants of each FAIL;
+// - HumanEval+: the canonical solution on its base inputs prints the same
+//   outputs in the sandbox as plain python3 without isolation (parity), for
+//   every 8th task;
+// - MBPP+: every canonical solution passes its `assertion`s, and a broken
+//   one (body replaced by `return None`) fails.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/jsonl.h"
+#include "sandbox/sandbox.h"
+#include "test_util.h"
+
+using namespace prefopt;
+
+namespace {
+
+const std::string kData = std::string(PREFOPT_SHARED_DATA) + "/code/";
+
+SandboxPool& pool() {
+  static SandboxPool p(2, [] {
+    Limits l;
+    l.wall_seconds = 20;  // generous: the machine is shared while tests run
+    l.cpu_seconds = 20;
+    return l;
+  }());
+  return p;
+}
+
+std::string verdicts_of(const std::vector<RunResult>& rs, const std::vector<std::string>& ids, Verdict want) {
+  std::string bad;
+  for (size_t i = 0; i < rs.size(); ++i)
+    if (rs[i].verdict != want)
+      bad += ids[i] + "=" + to_string(rs[i].verdict) + " (" + rs[i].detail + ": " + rs[i].stderr_text.substr(0, 300) +
+             ")\n";
+  return bad;
+}
+
+}  // namespace
+
+TEST(SandboxHumanEval, CanonicalSolutionsPassBrokenOnesFail) {
+  auto rows = read_jsonl(kData + "HumanEval.jsonl.gz");
+  ASSERT_EQ(rows.size(), 164u);
+  std::vector<TestJob> good, none, pass_body;
+  std::vector<std::string> ids;
+  for (auto& r : rows) {
+    const std::string prompt = r["prompt"], sol = r["canonical_solution"], test = r["test"], ep = r["entry_point"];
+    const std::string tests = "\n" + test + "\ncheck(" + ep + ")\n";
+    ids.push_back(r["task_id"]);
+    good.push_back({prompt + sol, tests});
+    none.push_back({prompt + "    return None\n", tests});
+    pass_body.push_back({prompt + "    pass\n", tests});
+  }
+  auto rg = pool().run_tests_all(good);
+  EXPECT_EQ(verdicts_of(rg, ids, Verdict::PASSED), "");
+  for (auto& r : rg) EXPECT_TRUE(r.secret_ok);
+  auto rn = pool().run_tests_all(none);
+  EXPECT_EQ(verdicts_of(rn, ids, Verdict::FAILED), "");
+  auto rp = pool().run_tests_all(pass_body);
+  EXPECT_EQ(verdicts_of(rp, ids, Verdict::FAILED), "");
+  EXPECT_TRUE(prefopt::testing::run_survivors().empty());
+}
+
+TEST(SandboxHumanEval, PlusBaseInputsMatchPlainPython) {
+  auto rows = read_jsonl(kData + "HumanEvalPlus.jsonl.gz");
+  ASSERT_EQ(rows.size(), 164u);
+  std::vector<std::string> programs, ids;
+  for (size_t i = 0; i < rows.size(); i += 8) {
+    const json& r = rows[i];
+    const json& inputs = r["base_input"];
+    ASSERT_TRUE(inputs.is_array()) << r["task_id"];
+    programs.push_back(r["prompt"].get<std::string>() + r["canonical_solution"].get<std::string>() +
+                       "\nimport json\nfor args in json.loads(" + json(inputs.dump()).dump() +
+                       "):\n    print(repr(" + r["entry_point"].get<std::string>() + "(*args)))\n");
+    ids.push_back(r["task_id"]);
+  }
+  auto rs = pool().run_all(programs);
+  for (size_t i = 0; i < rs.size(); ++i) {
+    ASSERT_EQ(rs[i].verdict, Verdict::PASSED) << ids[i] << ": " << rs[i].stderr_text;
+    ASSERT_FALSE(rs[i].stdout_truncated) << ids[i];
+    int rc = -1;
+    std::string plain = prefopt::testing::plain_python(programs[i], &rc);
+    EXPECT_EQ(rc, 0) << ids[i];
+    EXPECT_EQ(rs[i].stdout_text, plain) << ids[i];
+    EXPECT_FALSE(plain.empty()) << ids[i];
+  }
+}
+
+TEST(SandboxHumanEval, MbppPlusAssertions) {
+  auto rows = read_jsonl(kData + "MbppPlus.jsonl.gz");
+  ASSERT_EQ(rows.size(), 378u);
+  std::vector<TestJob> good, broken;
+  std::vector<std::string> ids;
+  for (auto& r : rows) {
+    const std::string sol = r["canonical_solution"], assertion = r["assertion"], ep = r["entry_point"];
+    ids.push_back(r["task_id"]);
+    good.push_back({sol, assertion});
+    // Same name, wrong body, defined after the solution so it wins.
+    broken.push_back({sol + "\ndef " + ep + "(*args, **kwargs):\n    return None\n", assertion});
+  }
+  auto rg = pool().run_tests_all(good);
+  EXPECT_EQ(verdicts_of(rg, ids, Verdict::PASSED), "");
+  auto rb = pool().run_tests_all(broken);
+  EXPECT_EQ(verdicts_of(rb, ids, Verdict::FAILED), "");
+}

@@ -1,0 +1,117 @@
+// The verdict rule on hand-built facts, verdict names, the seccomp filter and
+// the per-run secret (no process is started here).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <set>
+
+#include "sandbox/sandbox.h"
+#include "sandbox/sandbox_impl.h"
+
+using namespace prefopt;
+using sandbox_detail::RunFacts;
+
+static RunResult decide(const RunFacts& f) {
+  RunResult r;
+  sandbox_detail::decide_verdict(f, r);
+  return r;
+}
+static RunFacts exited(int code, bool secret) {
+  RunFacts f;
+  f.have_status = true;
+  f.wait_status = (code & 0xff) << 8;  // W_EXITCODE(code, 0)
+  f.secret_ok = secret;
+  f.cpu_limit_s = 10;
+  return f;
+}
+static RunFacts signaled(int sig, int64_t cpu_ms = 0) {
+  RunFacts f;
+  f.have_status = true;
+  f.wait_status = sig;  // W_EXITCODE(0, sig)
+  f.cpu_ms = cpu_ms;
+  f.cpu_limit_s = 2;
+  return f;
+}
+
+TEST(SandboxVerdict, NamesRoundTrip) {
+  const Verdict all[] = {Verdict::PASSED,       Verdict::FAILED,  Verdict::TIMEOUT,      Verdict::MEMORY_LIMIT,
+                         Verdict::OUTPUT_LIMIT, Verdict::CRASHED, Verdict::SANDBOX_ERROR};
+  std::set<std::string> names;
+  for (Verdict v : all) {
+    names.insert(to_string(v));
+    EXPECT_EQ(parse_verdict(to_string(v)), v);
+  }
+  EXPECT_EQ(names.size(), 7u);
+  EXPECT_EQ(std::string(to_string(Verdict::MEMORY_LIMIT)), "MEMORY_LIMIT");
+  EXPECT_FALSE(parse_verdict("passed").has_value());
+  EXPECT_FALSE(counts_against_model(Verdict::SANDBOX_ERROR));
+  EXPECT_TRUE(counts_against_model(Verdict::TIMEOUT));
+}
+
+TEST(SandboxVerdict, PassNeedsExitZeroAndSecret) {
+  EXPECT_EQ(decide(exited(0, true)).verdict, Verdict::PASSED);
+  EXPECT_EQ(decide(exited(0, false)).verdict, Verdict::FAILED);  // exit(0) before the tests
+  EXPECT_EQ(decide(exited(1, true)).verdict, Verdict::FAILED);   // a thread changed the exit code
+  EXPECT_EQ(decide(exited(3, false)).exit_code, 3);
+  RunFacts f = exited(1, false);
+  f.exception = "AssertionError";
+  RunResult r = decide(f);
+  EXPECT_EQ(r.verdict, Verdict::FAILED);
+  EXPECT_NE(r.detail.find("AssertionError"), std::string::npos);
+}
+
+TEST(SandboxVerdict, LimitsAndCrashes) {
+  RunFacts f = exited(1, false);
+  f.exception = "MemoryError";
+  EXPECT_EQ(decide(f).verdict, Verdict::MEMORY_LIMIT);
+  f = signaled(SIGKILL);
+  f.oom_killed = true;
+  EXPECT_EQ(decide(f).verdict, Verdict::MEMORY_LIMIT);
+  EXPECT_EQ(decide(signaled(SIGSEGV)).verdict, Verdict::CRASHED);
+  EXPECT_EQ(decide(signaled(SIGSEGV)).signal, SIGSEGV);
+  EXPECT_EQ(decide(signaled(SIGABRT)).verdict, Verdict::CRASHED);
+  EXPECT_EQ(decide(signaled(SIGXCPU)).verdict, Verdict::TIMEOUT);
+  EXPECT_EQ(decide(signaled(SIGKILL, 2100)).verdict, Verdict::TIMEOUT);  // hard CPU limit
+  EXPECT_EQ(decide(signaled(SIGKILL, 100)).verdict, Verdict::CRASHED);
+  // Killed by the supervisor: the reason wins over whatever status there is.
+  f = exited(0, true);
+  f.killed_timeout = true;
+  EXPECT_EQ(decide(f).verdict, Verdict::TIMEOUT);
+  f = RunFacts{};
+  f.killed_output = true;
+  EXPECT_EQ(decide(f).verdict, Verdict::OUTPUT_LIMIT);
+  // Infrastructure: never the model's fault.
+  f = RunFacts{};
+  f.zygote_lost = true;
+  EXPECT_EQ(decide(f).verdict, Verdict::SANDBOX_ERROR);
+  f = exited(126, false);
+  f.setup_failed = true;
+  EXPECT_EQ(decide(f).verdict, Verdict::SANDBOX_ERROR);
+}
+
+TEST(SandboxSeccomp, FilterIsBuilt) {
+  const std::string& bpf = sandbox_detail::seccomp_bpf();
+  ASSERT_FALSE(bpf.empty());
+  EXPECT_EQ(bpf.size() % 8, 0u);  // struct sock_filter is 8 bytes
+  EXPECT_GT(bpf.size() / 8, 50u);  // one check per denied syscall at least
+}
+
+TEST(SandboxSecret, RandomPerRun) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100; ++i) {
+    std::string s = sandbox_detail::random_hex(16);
+    EXPECT_EQ(s.size(), 32u);
+    EXPECT_EQ(s.find_first_not_of("0123456789abcdef"), std::string::npos);
+    seen.insert(s);
+  }
+  EXPECT_EQ(seen.size(), 100u);
+}
+
+TEST(SandboxIsolation, ReportNamesEveryMechanism) {
+  std::string rep = isolation_report();
+  for (const char* k : {"user namespace", "pid namespace", "net namespace", "mount namespace", "ipc namespace",
+                        "uts namespace", "seccomp", "cgroup v1 pids", "cgroup v1 memory", "uid 65534", "bubblewrap"})
+    EXPECT_NE(rep.find(k), std::string::npos) << k;
+  std::string lvl = isolation_level();
+  EXPECT_TRUE(lvl.rfind("full", 0) == 0 || lvl.rfind("partial", 0) == 0 || lvl.rfind("degraded", 0) == 0) << lvl;
+}

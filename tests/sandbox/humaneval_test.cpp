@@ -1,14 +1,16 @@
 // Real benchmark code in the sandbox (../shared/data/code):
 // - HumanEval: all 164 canonical solutions PASS (prompt + canonical_solution +
-//   test + check(entry_point)), and two broken variants of each FAIL;
+//   test + check(entry_point)), and broken variants FAIL (the body replaced by
+//   `return None` for all 164, by `pass` for every 4th);
 // - HumanEval+: the canonical solution on its base inputs prints the same
 //   outputs in the sandbox as plain python3 without isolation (parity), for
 //   every 8th task;
-// - MBPP+: every canonical solution passes its `assertion`s, and a broken
-//   one (body replaced by `return None`) fails.
+// - MBPP+: all 378 canonical solutions pass their `assertion`s, and a broken
+//   one (the function redefined to return None) fails, for every 3rd task.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -47,14 +49,17 @@ TEST(SandboxHumanEval, CanonicalSolutionsPassBrokenOnesFail) {
   auto rows = read_jsonl(kData + "HumanEval.jsonl.gz");
   ASSERT_EQ(rows.size(), 164u);
   std::vector<TestJob> good, none, pass_body;
-  std::vector<std::string> ids;
+  std::vector<std::string> ids, pass_ids;
   for (auto& r : rows) {
     const std::string prompt = r["prompt"], sol = r["canonical_solution"], test = r["test"], ep = r["entry_point"];
     const std::string tests = "\n" + test + "\ncheck(" + ep + ")\n";
     ids.push_back(r["task_id"]);
     good.push_back({prompt + sol, tests});
     none.push_back({prompt + "    return None\n", tests});
-    pass_body.push_back({prompt + "    pass\n", tests});
+    if (ids.size() % 4 == 1) {  // a second broken variant for every 4th task
+      pass_body.push_back({prompt + "    pass\n", tests});
+      pass_ids.push_back(ids.back());
+    }
   }
   auto rg = pool().run_tests_all(good);
   EXPECT_EQ(verdicts_of(rg, ids, Verdict::PASSED), "");
@@ -62,7 +67,7 @@ TEST(SandboxHumanEval, CanonicalSolutionsPassBrokenOnesFail) {
   auto rn = pool().run_tests_all(none);
   EXPECT_EQ(verdicts_of(rn, ids, Verdict::FAILED), "");
   auto rp = pool().run_tests_all(pass_body);
-  EXPECT_EQ(verdicts_of(rp, ids, Verdict::FAILED), "");
+  EXPECT_EQ(verdicts_of(rp, pass_ids, Verdict::FAILED), "");
   EXPECT_TRUE(prefopt::testing::run_survivors().empty());
 }
 
@@ -92,19 +97,28 @@ TEST(SandboxHumanEval, PlusBaseInputsMatchPlainPython) {
 }
 
 TEST(SandboxHumanEval, MbppPlusAssertions) {
-  auto rows = read_jsonl(kData + "MbppPlus.jsonl.gz");
+  std::vector<json> rows;
+  std::istringstream in(prefopt::testing::python_json_to_json(read_maybe_gz(kData + "MbppPlus.jsonl.gz")));
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) rows.push_back(json::parse(line));
   ASSERT_EQ(rows.size(), 378u);
   std::vector<TestJob> good, broken;
-  std::vector<std::string> ids;
+  std::vector<std::string> ids, broken_ids;
   for (auto& r : rows) {
     const std::string sol = r["canonical_solution"], assertion = r["assertion"], ep = r["entry_point"];
+    // Mbpp/120's assertion calls math.isclose without importing math (its
+    // solution does not import it either), so the tests get the import.
+    const std::string tests = "import math\n" + assertion;
     ids.push_back(r["task_id"]);
-    good.push_back({sol, assertion});
-    // Same name, wrong body, defined after the solution so it wins.
-    broken.push_back({sol + "\ndef " + ep + "(*args, **kwargs):\n    return None\n", assertion});
+    good.push_back({sol, tests});
+    // Same name, wrong body, defined after the solution so it wins (every 3rd task).
+    if (ids.size() % 3 == 1) {
+      broken.push_back({sol + "\ndef " + ep + "(*args, **kwargs):\n    return None\n", tests});
+      broken_ids.push_back(ids.back());
+    }
   }
   auto rg = pool().run_tests_all(good);
   EXPECT_EQ(verdicts_of(rg, ids, Verdict::PASSED), "");
   auto rb = pool().run_tests_all(broken);
-  EXPECT_EQ(verdicts_of(rb, ids, Verdict::FAILED), "");
+  EXPECT_EQ(verdicts_of(rb, broken_ids, Verdict::FAILED), "");
 }

@@ -65,6 +65,36 @@ inline std::string describe(const std::vector<ProcInfo>& v) {
   return s;
 }
 
+// Python's json.dumps writes NaN / Infinity / -Infinity bare (MbppPlus.jsonl.gz
+// does); JSON has no such tokens: turn them into null outside strings.
+inline std::string python_json_to_json(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  bool in_str = false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (in_str) {
+      out += c;
+      if (c == '\\' && i + 1 < s.size()) out += s[++i];
+      else if (c == '"') in_str = false;
+      continue;
+    }
+    if (c == '"') in_str = true;
+    bool done = false;
+    for (const char* tok : {"-Infinity", "Infinity", "NaN"}) {
+      size_t n = std::char_traits<char>::length(tok);
+      if (s.compare(i, n, tok) == 0) {
+        out += "null";
+        i += n - 1;
+        done = true;
+        break;
+      }
+    }
+    if (!done) out += c;
+  }
+  return out;
+}
+
 // Runs /usr/bin/python3 on `program` with no isolation; returns stdout.
 inline std::string plain_python(const std::string& program, int* rc = nullptr) {
   char path[] = "/tmp/prefopt_sbx_plain_XXXXXX";

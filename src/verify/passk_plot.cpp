@@ -120,19 +120,31 @@ std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& 
   s += fmt::format(
       "<text x=\"16\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {0:.1f})\">pass@k</text>\n",
       top + ph / 2);
-  // curves and legend
+  // curves
+  auto colour = [](size_t i) { return kColours[i % (sizeof kColours / sizeof *kColours)]; };
   for (size_t i = 0; i < curves.size(); ++i) {
-    const char* col = kColours[i % (sizeof kColours / sizeof *kColours)];
     std::string pts;
     for (auto& [k, v] : curves[i].points) pts += fmt::format("{:.1f},{:.1f} ", X(k), Y(v));
-    s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", col, pts);
+    s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", colour(i), pts);
     for (auto& [k, v] : curves[i].points)
-      s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", X(k), Y(v), col);
-    double ly = top + 14 + 18 * static_cast<double>(i);
-    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>\n",
-                     left + pw - 190, ly - 4, left + pw - 166, ly - 4, col);
-    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw - 160, ly,
-                     xml_escape(curves[i].label));
+      s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", X(k), Y(v), colour(i));
+  }
+  // legend on top, lower right (pass@k curves rise towards the upper right)
+  if (!curves.empty()) {
+    const double legend_h = 18.0 * static_cast<double>(curves.size()) + 8;
+    const double legend_top = top + ph - legend_h - 6;
+    s += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"200\" height=\"{:.1f}\" fill=\"white\" fill-opacity=\"0.85\" "
+        "stroke=\"#ccc\"/>\n",
+        left + pw - 206, legend_top, legend_h);
+    for (size_t i = 0; i < curves.size(); ++i) {
+      double ly = legend_top + 18 + 18 * static_cast<double>(i);
+      s += fmt::format(
+          "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>\n",
+          left + pw - 196, ly - 4, left + pw - 172, ly - 4, colour(i));
+      s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw - 166, ly,
+                       xml_escape(curves[i].label));
+    }
   }
   s += "</svg>\n";
   return s;

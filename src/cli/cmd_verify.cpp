@@ -84,19 +84,19 @@ void run_grade(GradeKind kind, const std::string& input, const std::string& outp
 
 // ---- passk -----------------------------------------------------------------
 
-// Problem id: task_id, problem_id, prompt_id or prompt_index; success:
+// Problem id: task_id, problem_id, prompt_id, prompt_index or idx; success:
 // "passed" (bool) or "verdict" PASSED / CORRECT.
 std::map<std::string, ProblemCounts> read_results(const std::string& path) {
   std::map<std::string, ProblemCounts> m;
   for_each_jsonl(path, [&](const json& row, size_t line) {
     std::string id;
-    for (const char* k : {"task_id", "problem_id", "prompt_id", "prompt_index"})
+    for (const char* k : {"task_id", "problem_id", "prompt_id", "prompt_index", "idx"})
       if (row.contains(k)) {
         id = row[k].is_string() ? row[k].get<std::string>() : row[k].dump();
         break;
       }
     if (id.empty())
-      fail(where(path, line), "no problem id", "each line needs task_id, problem_id, prompt_id or prompt_index");
+      fail(where(path, line), "no problem id", "each line needs task_id, problem_id, prompt_id, prompt_index or idx");
     bool ok;
     if (row.contains("passed") && row["passed"].is_boolean()) ok = row["passed"];
     else if (row.contains("verdict") && row["verdict"].is_string())

@@ -1,8 +1,10 @@
-// Per-worker cgroups (v1 pids + memory): every run of a worker joins them,
-// so a fork/thread bomb hits pids.max and the whole tree (processes and the
+// Per-worker cgroups (v1 pids + memory): the worker's zygote is placed in
+// them, so every run is born there; a fork/thread bomb hits pids.max and the whole tree (processes and the
 // files it wrote to its tmpfs) is capped by memory.limit_in_bytes; an OOM
 // kill shows up in memory.oom_control's oom_kill counter.
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,8 +34,24 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+// Cgroups left by a prefopt process that died without cleaning up (SIGKILL):
+// empty once its zygotes are gone, so rmdir succeeds.
+void remove_stale(const std::string& base) {
+  DIR* d = opendir(base.c_str());
+  if (!d) return;
+  const std::string prefix = "prefopt-sandbox-";
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    long pid = std::atol(name.c_str() + prefix.size());
+    if (pid > 0 && kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) rmdir((base + "/" + name).c_str());
+  }
+  closedir(d);
+}
+
 std::string make_dir(const std::string& base, int index) {
   if (base.empty()) return "";
+  if (index == 0) remove_stale(base);
   std::string dir = base + "/prefopt-sandbox-" + std::to_string(getpid()) + "-" + std::to_string(index);
   if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return "";
   return dir;
@@ -67,6 +85,14 @@ void WorkerCgroup::set_limits(int max_processes, int64_t memory_bytes) {
   if (mem_fd_ >= 0 && memory_bytes != last_mem_) {
     if (write_text(mem_dir_ + "/memory.limit_in_bytes", std::to_string(memory_bytes))) last_mem_ = memory_bytes;
   }
+}
+
+bool WorkerCgroup::add(pid_t pid) {
+  const std::string s = std::to_string(pid);
+  bool ok = true;
+  if (pids_fd_ >= 0) ok = ok && write(pids_fd_, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+  if (mem_fd_ >= 0) ok = ok && write(mem_fd_, s.data(), s.size()) == static_cast<ssize_t>(s.size());
+  return ok;
 }
 
 int64_t WorkerCgroup::oom_kills() const {

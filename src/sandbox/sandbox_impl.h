@@ -36,8 +36,7 @@ class WorkerCgroup {
   void set_limits(int max_processes, int64_t memory_bytes);
   int64_t oom_kills() const;     // the memory cgroup's oom_kill counter (0 without one)
   int64_t pids_current() const;  // processes in the pids cgroup now (-1 without one)
-  int pids_procs_fd() const { return pids_fd_; }
-  int memory_procs_fd() const { return mem_fd_; }
+  bool add(pid_t pid);            // moves a process (the zygote) into both cgroups
   std::string describe() const;  // "pids,memory"
 
  private:
@@ -93,6 +92,7 @@ class Worker {
   std::string spawn_error_;
   std::string host_workdir_;  // degraded mode only: the private dir on the host's /tmp
   int failures_in_a_row_ = 0;
+  int64_t oom_seen_ = -1;     // the memory cgroup's oom_kill counter after the last run
 };
 
 // Random hex string from getrandom().

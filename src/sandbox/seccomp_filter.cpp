@@ -1,10 +1,11 @@
-// The seccomp filter every run installs after dropping to uid 65534 (a
-// second line behind the namespaces and the unprivileged uid). Default:
-// allow; these fail with EPERM (ENOSYS for clone3, so glibc falls back to
-// clone, whose namespace flags are then checked):
+// The seccomp filter (a second line behind the namespaces and the
+// unprivileged uid), installed once in each worker's zygote with
+// no_new_privs, so every run inherits it. Default: allow; these fail with
+// EPERM (ENOSYS for clone3, so glibc falls back to clone, whose namespace
+// flags are then checked):
 //   sockets other than AF_UNIX; ptrace and cross-process memory access;
 //   mount/umount/pivot_root/chroot; namespace creation and entry (unshare,
-//   setns, clone with CLONE_NEW*); kernel modules, kexec, bpf,
+//   setns, clone with CLONE_NEW* except CLONE_NEWIPC); kernel modules, kexec, bpf,
 //   perf_event_open, keyctl/add_key/request_key, userfaultfd, io_uring,
 //   reboot, swapon/off, clock/time setting, syslog, acct, quotactl,
 //   open_by_handle_at, iopl/ioperm, personality changes.
@@ -48,8 +49,9 @@ std::string build() {
   ok = ok && seccomp_rule_add(ctx, eperm, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX)) == 0;
   ok = ok && seccomp_rule_add(ctx, eperm, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_NE, AF_UNIX)) == 0;
   // clone: no new namespaces; clone3 (flags live in memory, not checkable) -> ENOSYS.
-  const uint64_t ns_flags[] = {CLONE_NEWUSER, CLONE_NEWNS,  CLONE_NEWPID,   CLONE_NEWNET,
-                               CLONE_NEWIPC,  CLONE_NEWUTS, CLONE_NEWCGROUP};
+  // CLONE_NEWIPC stays allowed: the zygote (under this filter) gives every run
+  // its own IPC namespace; a run, without capabilities, cannot make one.
+  const uint64_t ns_flags[] = {CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWCGROUP};
   for (uint64_t f : ns_flags)
     ok = ok && seccomp_rule_add(ctx, eperm, SCMP_SYS(clone), 1, SCMP_A0(SCMP_CMP_MASKED_EQ, f, f)) == 0;
   int nr3 = seccomp_syscall_resolve_name("clone3");
@@ -81,7 +83,7 @@ const std::string& seccomp_bpf() {
 
 std::string seccomp_summary() {
   return std::to_string(sizeof(kDenied) / sizeof(kDenied[0])) +
-         " syscalls denied, sockets AF_UNIX only, clone without CLONE_NEW*, clone3 ENOSYS; " +
+         " syscalls denied, sockets AF_UNIX only, clone without CLONE_NEW* (but IPC), clone3 ENOSYS; " +
          std::to_string(seccomp_bpf().size() / 8) + " BPF instructions";
 }
 

@@ -125,10 +125,12 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
   }
   r.isolation = isolation_;
   if (cg_) {
-    // The tree's processes and the files it writes to its tmpfs share one cap.
-    cg_->set_limits(std::max(lim.max_processes, 1) + 1, lim.memory_bytes + (int64_t(64) << 20));
+    // The tree's processes and the files it writes to its tmpfs share one cap
+    // (plus the zygote, which lives in the same cgroups).
+    cg_->set_limits(std::max(lim.max_processes, 1) + 1, lim.memory_bytes + (int64_t(96) << 20));
+    if (oom_seen_ < 0) oom_seen_ = cg_->oom_kills();
   }
-  const int64_t oom_before = cg_ ? cg_->oom_kills() : 0;
+  const int64_t oom_before = oom_seen_;
   const std::string secret = random_hex(16);
 
   int out_p[2], err_p[2], res_p[2];
@@ -250,7 +252,10 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
       if (line == "SETUP") f.setup_failed = true;
     }
   }
-  f.oom_killed = cg_ && cg_->oom_kills() > oom_before;
+  if (cg_) {
+    oom_seen_ = cg_->oom_kills();
+    f.oom_killed = oom_seen_ > oom_before;
+  }
   r.stdout_text = std::move(out.text);
   r.stderr_text = std::move(err.text);
   r.stdout_truncated = out.total > lim.output_bytes;

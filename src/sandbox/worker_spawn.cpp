@@ -119,7 +119,7 @@ Plan make_plan() {
 // ---- child side (no allocation) ----
 struct ChildArgs {
   const Plan* plan;
-  int sync_fd, err_fd, ctl_fd, cg_pids_fd, cg_mem_fd, devnull;
+  int sync_fd, err_fd, ctl_fd, devnull;
   bool namespaces;
   const char* tmp_opts;  // "size=...,nr_inodes=...,mode=1777"
   const char* shm_opts;
@@ -207,17 +207,13 @@ void put_num(char*& p, long v) {
     if (chdir("/") != 0) die(ef, "chdir", "/");
     if (sethostname("sandbox", 7) != 0) die(ef, "sethostname", nullptr);
   }
-  // fds: 0-2 /dev/null, 3 control socket, 4/5 cgroup.procs (or /dev/null).
-  int hi[4] = {fcntl(a.devnull, F_DUPFD_CLOEXEC, 100), fcntl(a.ctl_fd, F_DUPFD_CLOEXEC, 100),
-               fcntl(a.cg_pids_fd >= 0 ? a.cg_pids_fd : a.devnull, F_DUPFD_CLOEXEC, 100),
-               fcntl(a.cg_mem_fd >= 0 ? a.cg_mem_fd : a.devnull, F_DUPFD_CLOEXEC, 100)};
+  // fds: 0-2 /dev/null, 3 control socket.
+  int hi[2] = {fcntl(a.devnull, F_DUPFD_CLOEXEC, 100), fcntl(a.ctl_fd, F_DUPFD_CLOEXEC, 100)};
   for (int h : hi)
     if (h < 0) die(ef, "dup", nullptr);
-  if (dup2(hi[0], 0) < 0 || dup2(hi[0], 1) < 0 || dup2(hi[0], 2) < 0 || dup2(hi[1], 3) < 0 || dup2(hi[2], 4) < 0 ||
-      dup2(hi[3], 5) < 0)
-    die(ef, "dup2", nullptr);
+  if (dup2(hi[0], 0) < 0 || dup2(hi[0], 1) < 0 || dup2(hi[0], 2) < 0 || dup2(hi[1], 3) < 0) die(ef, "dup2", nullptr);
   // Anything else another thread of the host process left without O_CLOEXEC.
-  syscall(SYS_close_range, 6, ~0U, CLOSE_RANGE_CLOEXEC);
+  syscall(SYS_close_range, 4, ~0U, CLOSE_RANGE_CLOEXEC);
   // Its own session and process group (degraded mode kills the group).
   if (setsid() < 0) die(ef, "setsid", nullptr);
   execve(a.argv[0], a.argv, a.envp);
@@ -313,8 +309,6 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
               syncp[0],
               errp[1],
               sv[1],
-              cg_ ? cg_->pids_procs_fd() : -1,
-              cg_ ? cg_->memory_procs_fd() : -1,
               devnull,
               namespaces,
               tmp_opts.c_str(),
@@ -355,6 +349,11 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
     if (!write_file(p + "/uid_map", uid_map) || !write_file(p + "/gid_map", gid_map))
       return fail_with("writing the uid/gid map of the worker's user namespace failed");
   }
+  // The zygote joins the worker's cgroups (its runs are born in them, no
+  // per-run migration) and is never the OOM killer's choice (-1000; each run
+  // sets itself to +1000 first thing, so the runs go first).
+  if (cg_ && !cg_->add(static_cast<pid_t>(pid))) return fail_with("joining the worker's cgroups failed");
+  write_file("/proc/" + std::to_string(pid) + "/oom_score_adj", "-1000");
   if (write(syncp[1], "x", 1) != 1) return fail_with("sync write failed");
   close(syncp[1]);
   syncp[1] = -1;

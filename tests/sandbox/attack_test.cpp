@@ -127,10 +127,11 @@ TEST(SandboxAttack, MemoryBombs) {
   // Several processes, each under the address-space limit, together over the
   // memory cgroup: the OOM killer steps in.
   Limits l = quick();
-  l.memory_bytes = 256 << 20;
+  l.memory_bytes = 128 << 20;  // cgroup cap: 128 + 64 MiB for the whole tree
+  l.wall_seconds = 15;         // touching pages is slow on a loaded VM
   RunResult many = run(
-      "import os, time\npids = []\nfor i in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
-      "        b = bytearray(160 << 20)\n        for j in range(0, len(b), 4096):\n            b[j] = 1\n"
+      "import os, time\npids = []\nfor i in range(3):\n    pid = os.fork()\n    if pid == 0:\n"
+      "        b = bytearray(100 << 20)\n        for j in range(0, len(b), 4096):\n            b[j] = 1\n"
       "        time.sleep(3)\n        os._exit(0)\n    pids.append(pid)\n"
       "for p in pids:\n    _, st = os.waitpid(p, 0)\n    assert st == 0, st\n",
       l);

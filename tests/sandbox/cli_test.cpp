@@ -53,7 +53,9 @@ TEST(SandboxCli, EvalCodeHumanEval) {
     EXPECT_EQ(j["task_id"], problems[i / 3]["task_id"]);
     EXPECT_TRUE(j["output"].is_string());
     EXPECT_EQ(j["isolation"].get<std::string>().rfind("full", 0), 0u) << j["isolation"];
-    if (expect[i] == "FAILED") EXPECT_NE(j["output"].get<std::string>().find("AssertionError"), std::string::npos);
+    if (expect[i] == "FAILED") {
+      EXPECT_NE(j["output"].get<std::string>().find("AssertionError"), std::string::npos);
+    }
     ++i;
   }
   EXPECT_EQ(i, expect.size());

@@ -89,9 +89,7 @@ class Worker {
   std::string ctl_buf_;
   std::unique_ptr<WorkerCgroup> cg_;
   std::string isolation_;
-  std::string spawn_error_;
   std::string host_workdir_;  // degraded mode only: the private dir on the host's /tmp
-  int failures_in_a_row_ = 0;
   int64_t oom_seen_ = -1;     // the memory cgroup's oom_kill counter after the last run
 };
 

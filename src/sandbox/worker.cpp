@@ -19,6 +19,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "sandbox/sandbox_impl.h"
 
@@ -47,7 +48,7 @@ Worker::Worker(int index) : index_(index) {}
 Worker::~Worker() {
   kill_zygote();
   cg_.reset();
-  if (!host_workdir_.empty()) rmdir(host_workdir_.c_str());
+  if (!host_workdir_.empty()) remove_all(host_workdir_);
 }
 
 namespace {
@@ -113,6 +114,10 @@ bool send_all(int sock, const std::string& s) {
 RunResult Worker::run(const std::string& code, const std::string& test_code, bool tests_mode, const Limits& lim) {
   RunResult r;
   const double t_start = now_seconds();
+  if (zpid_ > 0 && waitpid(zpid_, nullptr, WNOHANG) == zpid_) {
+    zpid_ = -1;  // died while idle (killed from outside): reaped here, start a new one
+    kill_zygote();
+  }
   if (zpid_ < 0) {
     std::string err;
     if (!spawn(&err)) {
@@ -154,8 +159,18 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
                      std::to_string(lim.file_size_bytes) + " " + std::to_string(lim.open_files) + " " +
                      std::to_string(lim.max_processes) + " " + std::to_string(code.size()) + " " +
                      std::to_string(tests_mode ? test_code.size() : 0) + " " + (tests_mode ? "t" : "p") + "\n";
-  const double t0 = now_seconds();
+  double t0 = now_seconds();
   bool sent = send_with_fds(ctl_, 'R', wfds, 3);
+  if (!sent) {
+    // Nothing of the program ran yet: a fresh worker gets the request.
+    kill_zygote();
+    std::string err;
+    if (spawn(&err)) {
+      r.isolation = isolation_;
+      t0 = now_seconds();
+      sent = send_with_fds(ctl_, 'R', wfds, 3);
+    }
+  }
   for (int fd : wfds) close(fd);
   // The zygote reads while we write, so a large program cannot dead-lock here.
   sent = sent && send_all(ctl_, head) && send_all(ctl_, code) && (!tests_mode || send_all(ctl_, test_code));

@@ -23,10 +23,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "sandbox/sandbox_impl.h"
 
@@ -283,15 +286,20 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
   std::string shm_opts = "size=" + std::to_string(16 << 20) + ",nr_inodes=1024,mode=1777";
   std::string workdir = "/tmp";
   if (!namespaces) {
-    // No mount namespace: a private directory on the host's /tmp.
-    char tmpl[] = "/tmp/prefopt-sandbox-XXXXXX";
-    if (!mkdtemp(tmpl)) {
-      *err = "mkdtemp failed";
-      return false;
+    // No mount namespace: a private directory on the host's /tmp (kept across
+    // restarts of this worker, removed with it).
+    if (host_workdir_.empty()) {
+      char tmpl[] = "/tmp/prefopt-sandbox-XXXXXX";
+      if (!mkdtemp(tmpl)) {
+        *err = "mkdtemp failed";
+        return false;
+      }
+      host_workdir_ = tmpl;
     }
-    workdir = tmpl;
-    host_workdir_ = tmpl;
-    chmod(tmpl, 01777);
+    remove_all(host_workdir_);
+    make_dirs(host_workdir_);
+    chmod(host_workdir_.c_str(), 01777);
+    workdir = host_workdir_;
   }
   // Run uid: 65534 where it can be reached, else our own (mapped) uid with caps dropped.
   int run_uid = 65534, run_gid = 65534;
@@ -421,12 +429,19 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
 
 bool Worker::spawn(std::string* err) {
   const Caps& c = caps();
-  bool ns_ok = c.pid_ns && c.net_ns && c.mount_ns && c.ipc_ns && c.uts_ns;
+  // PREFOPT_SANDBOX_NAMESPACES=0: skip the namespaces (a machine whose
+  // kernel misbehaves with them; also how the degraded path is tested).
+  const char* env = std::getenv("PREFOPT_SANDBOX_NAMESPACES");
+  const bool allow_ns = !(env && std::string(env) == "0");
+  bool ns_ok = allow_ns && c.pid_ns && c.net_ns && c.mount_ns && c.ipc_ns && c.uts_ns;
   std::string e1;
   if (ns_ok && spawn_with(true, &e1)) return true;
   std::string e2;
   if (spawn_with(false, &e2)) {
-    if (!e1.empty()) warn("sandbox: namespaces unavailable ({}); runs are degraded (no pid/mount/net isolation)", e1);
+    static std::atomic<bool> warned{false};
+    if ((!e1.empty() || !allow_ns) && !warned.exchange(true))
+      warn("sandbox: namespaces {}; runs are degraded (no pid/mount/net isolation)",
+           allow_ns ? "unavailable (" + e1 + ")" : "disabled by PREFOPT_SANDBOX_NAMESPACES=0");
     return true;
   }
   *err = e1.empty() ? e2 : e1 + "; without namespaces: " + e2;

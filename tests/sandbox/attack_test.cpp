@@ -10,7 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <string>
+#include <thread>
 
 #include "core/fs.h"
 #include "sandbox/sandbox.h"
@@ -286,4 +289,71 @@ TEST(SandboxAttack, ConcurrentRunsAreSeparate) {
     // Own file only; /proc shows the zygote and this run's process.
     EXPECT_EQ(rs[i].stdout_text, std::to_string(i) + " ['mine'] 2\n");
   }
+}
+
+TEST(SandboxAttack, LargeAndOddPrograms) {
+  // Over the zygote's compile threshold (256 KiB): compiled in the run itself.
+  std::string big = "x = 0\n";
+  for (int i = 0; i < 12000; ++i) big += "x += " + std::to_string(i) + "  # padding padding padding\n";
+  big += "print(x)\n";
+  ASSERT_GT(big.size(), 300000u);
+  RunResult r = run(big);
+  EXPECT_EQ(r.verdict, Verdict::PASSED) << r.detail << r.stderr_text;
+  EXPECT_EQ(r.stdout_text, std::to_string(12000LL * 11999 / 2) + "\n");
+  // Syntax errors fail (compiled in the zygote, reported by the run).
+  RunResult s = run_tested("def f(:\n    pass\n", "assert True\n");
+  EXPECT_EQ(s.verdict, Verdict::FAILED);
+  EXPECT_NE(s.stderr_text.find("SyntaxError"), std::string::npos) << s.stderr_text;
+  EXPECT_NE(s.stderr_text.find("solution.py"), std::string::npos) << s.stderr_text;
+  // Invalid UTF-8 and NUL bytes are the program's problem, not the sandbox's.
+  RunResult n = run(std::string("print('a')\n\0\xff\n", 14));
+  EXPECT_EQ(n.verdict, Verdict::FAILED) << n.detail;
+  // Tracebacks point into the program with its source line.
+  RunResult t = run_tested("def f(x):\n    return 1 / x\n", "f(0)\n");
+  EXPECT_EQ(t.verdict, Verdict::FAILED);
+  EXPECT_NE(t.stderr_text.find("File \"solution.py\", line 2, in f"), std::string::npos) << t.stderr_text;
+  EXPECT_NE(t.stderr_text.find("return 1 / x"), std::string::npos) << t.stderr_text;
+  EXPECT_EQ(t.stderr_text.find("_run"), std::string::npos) << "harness frames leak into the traceback";
+  expect_contained(t, "odd programs");
+}
+
+TEST(SandboxAttack, LostWorkerIsSandboxErrorAndRecovers) {
+  // Kill the zygotes (our children, uid 0) in the middle of a run: an
+  // infrastructure failure, never the program's fault; the next runs work.
+  std::thread killer([] {
+    // Wait until the run's process (uid 65534) exists, then kill the zygotes.
+    for (int i = 0; i < 200 && run_survivors().empty(); ++i) usleep(50 * 1000);
+    for (auto& p : prefopt::testing::list_processes())
+      if (p.ppid == getpid() && p.uid == 0 && p.name.rfind("python3", 0) == 0) kill(p.pid, SIGKILL);
+  });
+  Limits l = quick();
+  l.wall_seconds = 8;
+  RunResult r = run("import time\ntime.sleep(3)\n", l);
+  killer.join();
+  EXPECT_EQ(r.verdict, Verdict::SANDBOX_ERROR) << r.detail;
+  EXPECT_FALSE(counts_against_model(r.verdict));
+  expect_contained(r, "lost worker");
+}
+
+TEST(SandboxDegraded, WithoutNamespacesStillJudgesAndSaysSo) {
+  // The fallback when namespaces are unavailable: uid 65534, rlimits, seccomp,
+  // cgroups and the secret still apply; the result says "degraded".
+  setenv("PREFOPT_SANDBOX_NAMESPACES", "0", 1);
+  {
+    SandboxPool p(1, quick());
+    RunResult ok = p.run_tests("def f():\n    return 2\n", "assert f() == 2\n", quick());
+    EXPECT_EQ(ok.verdict, Verdict::PASSED) << ok.detail << ok.stderr_text;
+    EXPECT_EQ(ok.isolation.rfind("degraded", 0), 0u) << ok.isolation;
+    RunResult fake = p.run_tests("import os\nos._exit(0)\n", "assert False\n", quick());
+    EXPECT_EQ(fake.verdict, Verdict::FAILED);
+    Limits l = quick();
+    l.wall_seconds = 1.5;
+    RunResult loop = p.run("while True:\n    pass\n", l);
+    EXPECT_EQ(loop.verdict, Verdict::TIMEOUT);
+    RunResult who = p.run("import os\nprint(os.getuid())\n", quick());
+    EXPECT_EQ(who.stdout_text, "65534\n");
+    auto surv = run_survivors();
+    EXPECT_TRUE(surv.empty()) << describe(surv);
+  }
+  unsetenv("PREFOPT_SANDBOX_NAMESPACES");
 }

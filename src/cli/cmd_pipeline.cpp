@@ -1,6 +1,6 @@
 // prefopt demo: until the full verifiable loop of issue #6 lands, a smoke run
 // of the foundation on a built-in task, with no downloads and no user files:
-// seeded arithmetic word problems -> a byte-level BPE tokenizer trained on them
+// seeded arithmetic word problems (pipeline/task.h) -> a byte-level BPE tokenizer trained on them
 // -> a tiny Llama created from a config -> a short SFT run (chunked masked
 // log-probs, Adam) -> greedy answers on held-out problems graded by the GSM8K grader -> HF-format save,
 // reload and an identical-logits check. Writes DIR/summary.json.
@@ -20,6 +20,7 @@
 #include "loss/objectives.h"
 #include "model/model.h"
 #include "model/runtime.h"
+#include "pipeline/task.h"
 #include "tokenizer/tokenizer.h"
 #include "generate/sampler.h"
 #include "verify/math_grader.h"
@@ -28,33 +29,19 @@
 namespace prefopt::cli {
 namespace {
 
-struct Problem {
-  std::string prompt, solution;
-  int64_t answer;
-};
-
-Problem make_problem(Rng& rng) {
-  static const char* names[] = {"Tom", "Ana", "Li", "Sara", "Omar", "Mia"};
-  static const char* things[] = {"apples", "books", "coins", "stamps", "shells"};
-  std::string n = names[rng.below(6)], t = things[rng.below(5)];
-  int64_t a = 10 + rng.below(40), b = 1 + rng.below(20), c = 1 + rng.below(9);
-  Problem p;
-  p.prompt = n + " has " + std::to_string(a) + " " + t + ". " + n + " gets " + std::to_string(b) + " more and then gives away " +
-             std::to_string(c) + ". How many " + t + " now?\n";
-  int64_t s = a + b;
-  p.answer = s - c;
-  p.solution = std::to_string(a) + "+" + std::to_string(b) + "=" + std::to_string(s) + ". " + std::to_string(s) + "-" +
-               std::to_string(c) + "=" + std::to_string(p.answer) + ". #### " + std::to_string(p.answer);
-  return p;
-}
-
 void run_demo(const std::string& out_dir, int steps, uint64_t seed) {
   const double t0 = now_seconds();
   configure_threads(kRecommendedAtenThreads);
   Rng rng(seed);
+  // The built-in task: seeded, train and held-out disjoint (pipeline/task.h).
+  auto splits = pipeline::make_task(seed, 400, 50);
+  struct Problem {
+    std::string prompt, solution;
+    int64_t answer;
+  };
   std::vector<Problem> train, held;
-  for (int i = 0; i < 400; ++i) train.push_back(make_problem(rng));
-  for (int i = 0; i < 50; ++i) held.push_back(make_problem(rng));
+  for (auto& t : splits.train) train.push_back({pipeline::task_prompt(t), t.solution, t.answer});
+  for (auto& t : splits.held_out) held.push_back({pipeline::task_prompt(t), t.solution, t.answer});
   std::vector<std::string> corpus;
   for (auto& p : train) corpus.push_back(p.prompt + p.solution);
   info("demo: training a byte-level BPE tokenizer on {} problems", corpus.size());

@@ -9,9 +9,9 @@ namespace prefopt::testing {
 
 inline std::string prefopt_exe() { return std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt"; }
 
-// Returns stdout (plus stderr when stderr_too); *rc gets the exit code.
-inline std::string run_prefopt(const std::string& args, int* rc = nullptr, bool stderr_too = false) {
-  FILE* p = popen((prefopt_exe() + " " + args + (stderr_too ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+// Runs a shell command; returns its stdout, *rc gets the exit code.
+inline std::string popen_read(const std::string& cmd, int* rc = nullptr) {
+  FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   char buf[4096];
   size_t n;
@@ -19,6 +19,11 @@ inline std::string run_prefopt(const std::string& args, int* rc = nullptr, bool 
   int st = pclose(p);
   if (rc) *rc = WEXITSTATUS(st);
   return out;
+}
+
+// Returns stdout (plus stderr when stderr_too); *rc gets the exit code.
+inline std::string run_prefopt(const std::string& args, int* rc = nullptr, bool stderr_too = false) {
+  return popen_read(prefopt_exe() + " " + args + (stderr_too ? " 2>&1" : " 2>/dev/null"), rc);
 }
 
 }  // namespace prefopt::testing

@@ -1,6 +1,7 @@
 // Helpers for the sandbox tests: processes that survived a run (read from
 // /proc, not pgrep), plain python3 runs without isolation for parity.
 #pragma once
+#include "common/run_cli.h"
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -102,13 +103,7 @@ inline std::string plain_python(const std::string& program, int* rc = nullptr) {
   if (fd < 0) return "";
   (void)!write(fd, program.data(), program.size());
   close(fd);
-  FILE* p = popen(("/usr/bin/python3 -I -S " + std::string(path) + " 2>/dev/null").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int st = pclose(p);
-  if (rc) *rc = WEXITSTATUS(st);
+  std::string out = popen_read("/usr/bin/python3 -I -S " + std::string(path) + " 2>/dev/null", rc);
   unlink(path);
   return out;
 }

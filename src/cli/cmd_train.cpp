@@ -1,7 +1,144 @@
+// prefopt train --method dpo|kto|bco|tpo|orpo|cpo|simpo|sft --model DIR --data FILE.jsonl
+//               [--ref-model DIR] [--config F.toml] [--tokenizer PATH] [--resume [CHECKPOINT]]
+//               [--KEY VALUE ...]   (every config key, spelled as in TRL: --learning_rate 1e-3)
+// Flags override the TOML file. The final model lands in output_dir in HF
+// format; metrics in output_dir/metrics.jsonl; checkpoints in
+// output_dir/checkpoint-<step>. See docs/training.md.
+#include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 
+#include <map>
+#include <memory>
+#include <optional>
+
 #include "cli/commands.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "model/model.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+#include "train/trainer.h"
 
 namespace prefopt::cli {
-void register_train(CLI::App& app) {}
+namespace {
+
+struct TrainArgs {
+  std::string model, ref_model, data, config, tokenizer, resume, device = "auto";
+  std::map<std::string, std::string> flags;  // key -> raw value
+  std::map<std::string, CLI::Option*> opts;
+  CLI::Option* resume_opt = nullptr;
+};
+
+bool has_tokenizer_files(const std::string& dir) {
+  return file_exists(dir + "/tokenizer.json") || file_exists(dir + "/tokenizer.model") ||
+         (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt"));
+}
+
+void run_train(TrainArgs& a) {
+  TrainConfig cfg;
+  if (!a.config.empty()) load_config_toml(cfg, a.config);
+  for (auto& [k, opt] : a.opts)
+    if (opt->count() > 0) set_config_value(cfg, k, a.flags[k], "--" + k);
+  cfg.validate();
+  if (a.model.empty()) fail("--model", "missing", "pass the model directory (config.json + model.safetensors)");
+  if (a.data.empty()) fail("--data", "missing", "pass a JSONL file in TRL's format");
+  at::Device dev = at::kCPU;
+  if (a.device == "cuda" || (a.device == "auto" && at::hasCUDA())) dev = at::Device(at::kCUDA);
+  else if (a.device != "cpu" && a.device != "auto") fail("--device", "unknown device \"" + a.device + "\"", "use auto, cpu or cuda");
+
+  auto policy = CausalLM::from_pretrained(a.model, dev);
+  std::unique_ptr<CausalLM> ref;
+  if (!a.ref_model.empty()) ref = CausalLM::from_pretrained(a.ref_model, dev);
+
+  std::optional<Tokenizer> tok;
+  std::string tok_src = a.tokenizer.empty() ? a.model : a.tokenizer;
+  if (!a.tokenizer.empty() || has_tokenizer_files(a.model)) tok = Tokenizer::load(tok_src);
+  std::optional<ChatTemplate> tmpl;
+  if (!cfg.chat_template.empty()) tmpl = ChatTemplate::by_name(cfg.chat_template);
+  else {
+    const std::string tc = (is_directory(tok_src) ? tok_src : a.model) + "/tokenizer_config.json";
+    if (file_exists(tc)) {
+      try {
+        tmpl = ChatTemplate::detect(tc);
+      } catch (const Error& e) {
+        // text and pre-tokenized rows need no template; conversational rows say what to pass
+      }
+    }
+  }
+  DataOptions dopt;
+  dopt.max_length = cfg.max_length, dopt.max_prompt_length = cfg.max_prompt_length;
+  dopt.max_completion_length = cfg.max_completion_length, dopt.truncation_mode = cfg.truncation_mode;
+  dopt.mask_tool_observations = cfg.mask_tool_observations;
+  const DataKind kind = data_kind_for_method(cfg.method);
+  const int64_t V = policy->config().vocab_size;
+  Dataset train = load_dataset(a.data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
+  std::optional<Dataset> eval;
+  if (!cfg.eval_data.empty()) {
+    eval = load_dataset(cfg.eval_data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
+  } else if (cfg.eval_split > 0) {
+    // a seeded split: the rows whose place in a Fisher-Yates order is within the fraction
+    std::vector<size_t> order(train.rows.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    Rng rng(static_cast<uint64_t>(cfg.seed) ^ 0x5eed5eedull);
+    shuffle(order, rng);
+    const size_t n_eval = std::max<size_t>(1, static_cast<size_t>(cfg.eval_split * order.size()));
+    PREFOPT_CHECK(n_eval < train.rows.size(), "eval_split {} leaves no training rows", cfg.eval_split);
+    std::vector<bool> is_eval(order.size(), false);
+    for (size_t i = 0; i < n_eval; ++i) is_eval[order[i]] = true;
+    Dataset ev = train;
+    ev.rows.clear();
+    std::vector<Example> keep;
+    for (size_t i = 0; i < train.rows.size(); ++i) (is_eval[i] ? ev.rows : keep).push_back(train.rows[i]);
+    train.rows = std::move(keep);
+    ev.path = train.path + " (eval split)";
+    eval = std::move(ev);
+  }
+  std::string resume;
+  if (a.resume_opt && a.resume_opt->count() > 0) {
+    resume = a.resume.empty() ? latest_checkpoint(cfg.output_dir) : a.resume;
+    if (resume.empty())
+      fail("--resume", "no checkpoint-<step> directory in " + cfg.output_dir,
+           "train without --resume, or pass the checkpoint directory");
+  }
+  Trainer trainer(cfg, *policy, std::move(ref), std::move(train), std::move(eval),
+                  tok && is_directory(tok_src) ? tok_src : a.model);
+  TrainSummary s = trainer.train(resume);
+  std::printf("prefopt train %s: %lld steps, loss %.4f -> %.4f, %.0f tokens/s; model: %s, metrics: %s/metrics.jsonl\n",
+              cfg.method.c_str(), static_cast<long long>(s.steps), s.first_loss, s.last_loss, s.tokens_per_second,
+              cfg.output_dir.c_str(), cfg.output_dir.c_str());
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "Train with a preference objective (DPO family, KTO, BCO, TPO, ORPO, CPO, SimPO) or SFT");
+  cmd->add_option("--model", a->model, "policy model directory (HF: config.json + safetensors)")->required();
+  cmd->add_option("--data", a->data, "training JSONL in TRL's format")->required();
+  cmd->add_option("--ref-model", a->ref_model, "reference model directory (default: a frozen copy of --model)");
+  cmd->add_option("--config", a->config, "a TOML file of config keys");
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer path (default: the model directory)");
+  cmd->add_option("--device", a->device, "auto | cpu | cuda");
+  a->resume_opt = cmd->add_option("--resume", a->resume, "continue from CHECKPOINT (default: the newest in output_dir)")
+                      ->expected(0, 1);
+  TrainConfig defaults;
+  for (auto& k : config_keys(defaults)) {
+    std::string def;
+    switch (k.kind) {
+      case 'i': def = std::to_string(*static_cast<int64_t*>(k.ptr)); break;
+      case 'd': def = fmt::format("{}", *static_cast<double*>(k.ptr)); break;
+      case 'b': def = *static_cast<bool*>(k.ptr) ? "true" : "false"; break;
+      default: def = *static_cast<std::string*>(k.ptr);
+    }
+    auto* o = cmd->add_option("--" + k.name, a->flags[k.name],
+                              k.help + (k.prefopt_only ? " [prefopt]" : "") + (def.empty() ? "" : " (default " + def + ")"));
+    if (k.kind == 'b') o->expected(0, 1);
+    a->opts[k.name] = o;
+  }
+  cmd->callback([a] { run_train(*a); });
+}
+
 }  // namespace prefopt::cli

@@ -130,4 +130,32 @@ SeqLogps sequence_logps(const at::Tensor& hidden, const at::Tensor& weight, cons
   return out;
 }
 
+SeqLogps segment_logps(const at::Tensor& hidden_flat, const at::Tensor& weight, const at::Tensor& src,
+                       const at::Tensor& labels, const at::Tensor& seg, int64_t num_segments, double softcap,
+                       int64_t chunk_rows, bool full_vocab) {
+  PREFOPT_CHECK(hidden_flat.dim() == 2, "segment_logps: hidden must be [R,H]");
+  PREFOPT_CHECK(src.dim() == 1 && labels.sizes() == src.sizes() && seg.sizes() == src.sizes(),
+                "segment_logps: src, labels and seg must all be [N]");
+  const auto dev = hidden_flat.device();
+  auto s = src.to(dev).to(at::kLong), lab = labels.to(dev).to(at::kLong), sg = seg.to(dev).to(at::kLong);
+  auto zeros = at::zeros({num_segments}, hidden_flat.options().dtype(ctype(hidden_flat)));
+  SeqLogps out;
+  at::Tensor lp, logit_mean;
+  if (full_vocab) {
+    auto z = at::matmul(hidden_flat.to(ctype(hidden_flat)), weight.to(ctype(hidden_flat)).t());  // [R,V]
+    if (softcap > 0) z = at::tanh(z / softcap) * softcap;
+    auto logp = at::log_softmax(z, -1);
+    lp = logp.index_select(0, s).gather(1, lab.unsqueeze(1)).squeeze(1);
+    logit_mean = z.detach().mean(-1).index_select(0, s);
+  } else {
+    auto h = hidden_flat.index_select(0, s);
+    logit_mean = at::empty({s.size(0)}, hidden_flat.options().dtype(ctype(hidden_flat)));
+    lp = ChunkedLogps::apply(h, weight, lab, softcap, std::max<int64_t>(1, chunk_rows), logit_mean);
+  }
+  out.sum = zeros.index_add(0, sg, lp);
+  out.count = zeros.index_add(0, sg, at::ones_like(lp).detach());
+  out.logit_sum = zeros.index_add(0, sg, logit_mean.detach()).detach();
+  return out;
+}
+
 }  // namespace prefopt

@@ -34,4 +34,16 @@ struct SeqLogps {
 SeqLogps sequence_logps(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& labels,
                         const at::Tensor& loss_mask, double softcap = 0.0, int64_t chunk_rows = 1024);
 
+// Scattered rows grouped into segments, for packed layouts such as
+// [prompt | chosen | rejected], where the last prompt position predicts the
+// first token of BOTH completions (so one label per position cannot work).
+// hidden_flat [R,H]; src [N] rows of hidden_flat; labels [N]; seg [N] in
+// [0, num_segments). Returns sums/counts/logit sums of size [num_segments].
+// full_vocab = true computes logits and log_softmax for EVERY row of
+// hidden_flat at once ([R,V], as TRL's concatenated forward does) and then
+// gathers: the baseline that bench_train measures against, not for training.
+SeqLogps segment_logps(const at::Tensor& hidden_flat, const at::Tensor& weight, const at::Tensor& src,
+                       const at::Tensor& labels, const at::Tensor& seg, int64_t num_segments, double softcap = 0.0,
+                       int64_t chunk_rows = 1024, bool full_vocab = false);
+
 }  // namespace prefopt

@@ -1,0 +1,98 @@
+// prefopt train: the training configuration. Keys carry the names of TRL's
+// DPOConfig / KTOConfig / BCOConfig / CPOConfig / ORPOConfig and HF
+// TrainingArguments where the concept is the same; prefopt's own keys are
+// marked in the table (config.cpp) and in docs/training.md. A TOML file sets
+// any of them (top-level keys, unknown keys are an error naming the file and
+// key); every key is also a flag spelled as in TRL (--learning_rate 1e-3),
+// and flags override the file.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace prefopt {
+
+struct TrainConfig {
+  std::string method = "dpo";  // dpo | kto | bco | tpo | orpo | cpo | simpo | sft (prefopt)
+  // HF TrainingArguments
+  std::string output_dir = "trainer_output";
+  double learning_rate = 1e-6;
+  int64_t per_device_train_batch_size = 8;
+  int64_t per_device_eval_batch_size = 8;
+  int64_t gradient_accumulation_steps = 1;
+  int64_t max_steps = -1;
+  double num_train_epochs = 3.0;
+  std::string lr_scheduler_type = "linear";  // constant | constant_with_warmup | linear | cosine
+  double warmup_ratio = 0.0;
+  int64_t warmup_steps = 0;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
+  double max_grad_norm = 1.0;
+  int64_t logging_steps = 10;
+  int64_t save_steps = 500;
+  int64_t save_total_limit = 0;  // 0 = keep every checkpoint
+  int64_t eval_steps = 0;        // 0 = evaluate at the end only (when there is eval data)
+  int64_t seed = 42;
+  // TRL data
+  int64_t max_length = 1024;
+  int64_t max_prompt_length = 512;
+  int64_t max_completion_length = 0;
+  std::string truncation_mode = "keep_end";
+  // DPO
+  double beta = 0.1;
+  std::string loss_type = "";  // default per method: sigmoid (dpo, cpo, tpo), kto (kto), simpo (simpo)
+  double label_smoothing = 0.0;
+  double rpo_alpha = 0.0;  // TRL None
+  bool reference_free = false;
+  bool precompute_ref_log_probs = false;
+  bool sync_ref_model = false;  // TR-DPO
+  double ref_model_mixup_alpha = 0.6;
+  int64_t ref_model_sync_steps = 512;
+  std::string f_divergence_type = "reverse_kl";
+  double f_alpha_divergence_coef = 1.0;
+  double discopop_tau = 0.05;
+  // KTO / BCO
+  double desirable_weight = 1.0, undesirable_weight = 1.0;
+  double min_density_ratio = 0.5, max_density_ratio = 10.0;
+  bool bco_udm = false;  // prefopt: BCO underlying-distribution matching on prompt embeddings
+  // CPO / SimPO / Triple-PO
+  double cpo_alpha = -1.0;  // -1: TRL's 1.0 for cpo, 0.0 for simpo
+  double simpo_gamma = 0.5;
+  double tpo_alpha = 1.0;
+  // prefopt
+  bool prefix_sharing = true;
+  bool mask_tool_observations = true;
+  std::string chat_template = "";
+  std::string eval_data = "";
+  double eval_split = 0.0;
+  int64_t logps_chunk_rows = 1024;
+  int64_t threads = 0;  // ATen intra-op threads; 0 = prefopt's recommendation
+
+  std::string resolved_loss_type() const;
+  double resolved_cpo_alpha() const;
+  bool needs_reference() const;  // dpo (unless reference_free), kto, bco
+  void validate() const;         // ranges and enum values; errors name the key
+  nlohmann::json to_json() const;
+};
+
+// One entry per key (name, kind, help, pointer into a config).
+struct ConfigKey {
+  std::string name;
+  char kind;  // 'i' int64, 'd' double, 'b' bool, 's' string
+  std::string help;
+  bool prefopt_only;
+  void* ptr;
+};
+std::vector<ConfigKey> config_keys(TrainConfig& c);
+
+// Sets one key from text (flag values); errors name the key and the expected type.
+void set_config_value(TrainConfig& c, const std::string& key, const std::string& value, const std::string& origin);
+// Loads a TOML file into c (only the keys it holds).
+void load_config_toml(TrainConfig& c, const std::string& path);
+// Loads from a JSON object (a checkpoint's resolved config).
+void load_config_json(TrainConfig& c, const nlohmann::json& j);
+
+}  // namespace prefopt

@@ -1,0 +1,77 @@
+// prefopt train: the training loop for every objective (one loop, thin
+// objectives from src/loss). A step is one AdamW update over
+// gradient_accumulation_steps micro-batches of per_device_train_batch_size
+// examples. The data order is a Fisher-Yates shuffle per epoch over prefopt's
+// portable Rng seeded by (seed, epoch), so the whole training state is
+// (weights, AdamW moments, step, BCO running mean, reference weights under
+// TR-DPO): exactly what a checkpoint holds, hence --resume reproduces the
+// uninterrupted loss trajectory.
+//
+// Output: output_dir/metrics.jsonl (TRL's metric names, one line per
+// logging_steps), output_dir/checkpoint-<step>/ (atomic: model, config,
+// tokenizer files, optimizer.safetensors, trainer_state.json), and the final
+// model in HF format in output_dir itself (model.safetensors, config.json,
+// tokenizer files), as TRL's trainer.save_model(output_dir).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "data/dataset.h"
+#include "loss/objectives.h"
+#include "train/batch.h"
+#include "train/config.h"
+
+namespace prefopt {
+
+class CausalLM;
+
+struct MicroStep {
+  at::Tensor loss;                          // scalar, differentiable when training
+  std::map<std::string, double> metrics;    // TRL names (means over the micro-batch)
+  int64_t tokens = 0;
+};
+
+struct TrainSummary {
+  int64_t steps = 0;
+  double first_loss = 0, last_loss = 0, seconds = 0, tokens_per_second = 0;
+  std::vector<std::map<std::string, double>> logged;  // the rows written to metrics.jsonl
+};
+
+class Trainer {
+ public:
+  // `ref` may be null: a frozen copy of the policy is made when the method
+  // needs one (dpo unless reference_free, kto, bco). `source_dir` is where
+  // tokenizer files are copied from into checkpoints and the final model ("" = none).
+  Trainer(TrainConfig cfg, CausalLM& policy, std::unique_ptr<CausalLM> ref, Dataset train,
+          std::optional<Dataset> eval = std::nullopt, std::string source_dir = "");
+  ~Trainer();
+
+  // Runs to max_steps. resume_from: a checkpoint directory, or "" to start fresh.
+  TrainSummary train(const std::string& resume_from = "");
+
+  // Loss and metrics of rows [idx] of a dataset (the training set, or the eval set when eval = true).
+  MicroStep compute(const std::vector<size_t>& idx, bool eval, bool need_grad);
+  std::map<std::string, double> evaluate();
+
+  int64_t total_steps() const { return total_steps_; }
+  double lr_at(int64_t step) const;  // learning rate of optimizer step `step` (0-based)
+  const TrainConfig& config() const { return cfg_; }
+
+ private:
+  struct Impl;
+  TrainConfig cfg_;
+  CausalLM& policy_;
+  std::unique_ptr<Impl> impl_;
+  int64_t total_steps_ = 0;
+};
+
+// output_dir's newest checkpoint-<step> directory, or "" when there is none.
+std::string latest_checkpoint(const std::string& output_dir);
+
+}  // namespace prefopt

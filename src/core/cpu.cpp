@@ -1,6 +1,7 @@
 #include "core/cpu.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <unistd.h>
 #include <xmmintrin.h>
 #include <pmmintrin.h>
@@ -72,8 +73,24 @@ void preinit(char** envp) {
   (void)envp;
 }
 
+// glibc serves every allocation above its mmap threshold (at most 32 MB
+// dynamically) with a fresh mmap and returns it on free, so each [rows, vocab]
+// logits block of the chunked log-prob head, allocated and freed per chunk,
+// page-faults all its memory again: measured 3.3x slower DPO steps (a tiny
+// model over Qwen2's 151k vocabulary, 123 vs 433 tokens/s). Keep large blocks
+// in the heap and do not trim it, as PyTorch's caching allocators do; the
+// process keeps its peak memory until exit. A user's own malloc settings win.
+static void keep_large_allocations(char** envp) {
+  if (env_has(envp, "GLIBC_TUNABLES") || env_has(envp, "MALLOC_MMAP_THRESHOLD_") ||
+      env_has(envp, "MALLOC_TRIM_THRESHOLD_") || env_has(envp, "PREFOPT_MALLOC_DEFAULT"))
+    return;
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
+}
+
 void after_libraries_loaded(char** argv, char** envp) {
   set_flush_denormals();
+  keep_large_allocations(envp);
   const char* forced = env_get(envp, "PREFOPT_REEXEC_CORETYPE");
   if (forced) {
     g_reexec_core = forced;

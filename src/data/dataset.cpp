@@ -244,8 +244,10 @@ bool build(const Ctx& c, const json& row, DataKind kind, Example& ex, bool& pret
       prompt = comps[0].substr(0, n);
       comps[0] = comps[0].substr(n), comps[1] = comps[1].substr(n);
       if (prompt.empty()) fail(where(c.file, c.line), "no prompt field and chosen/rejected share no prefix", "add a \"prompt\" field");
-      if (comps[0].empty() || comps[1].empty())
-        fail(where(c.file, c.line), "chosen and rejected are identical after the shared prompt", "remove the row");
+      if (comps[0].empty() || comps[1].empty()) {
+        warn("{}: chosen and rejected are identical; row skipped", where(c.file, c.line));
+        return false;
+      }
     }
     ex.prompt = text_prompt(c, prompt);
     for (auto& s : comps) ex.completions.push_back(text_completion(c, s));
@@ -293,7 +295,10 @@ Dataset load_dataset(const std::string& path, DataKind kind, const Tokenizer* to
     Example ex;
     ex.line = line;
     bool pretok = false;
-    build(c, row, kind, ex, pretok);
+    if (!build(c, row, kind, ex, pretok)) {
+      ++ds.skipped;
+      return;
+    }
     ds.pretokenized += pretok;
     bool cut = false;
     if (opt.max_prompt_length > 0 && static_cast<int64_t>(ex.prompt.size()) > opt.max_prompt_length) {

@@ -65,7 +65,7 @@ std::vector<ConfigKey> config_keys(TrainConfig& c) {
        &c.chat_template},
       {"eval_data", 's', "a JSONL evaluation file", true, &c.eval_data},
       {"eval_split", 'd', "hold out this fraction of the data for evaluation", true, &c.eval_split},
-      {"logps_chunk_rows", 'i', "rows per chunk of the log-prob head", true, &c.logps_chunk_rows},
+      {"logps_chunk_rows", 'i', "rows per chunk of the log-prob head; 0 = auto (a ~64 MB logits block)", true, &c.logps_chunk_rows},
       {"threads", 'i', "ATen intra-op threads; 0 = prefopt's recommendation", true, &c.threads},
   };
 }
@@ -219,7 +219,7 @@ void TrainConfig::validate() const {
   need(ref_model_sync_steps >= 1, "ref_model_sync_steps", "must be >= 1");
   need(!(precompute_ref_log_probs && sync_ref_model), "sync_ref_model",
        "TR-DPO updates the reference, so its log-probs cannot be precomputed");
-  need(logps_chunk_rows >= 1, "logps_chunk_rows", "must be >= 1");
+  need(logps_chunk_rows >= 0, "logps_chunk_rows", "must be >= 0 (0 = auto)");
   need(truncation_mode == "keep_end" || truncation_mode == "keep_start", "truncation_mode", "keep_end or keep_start");
 }
 

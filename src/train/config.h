@@ -68,7 +68,7 @@ struct TrainConfig {
   std::string chat_template = "";
   std::string eval_data = "";
   double eval_split = 0.0;
-  int64_t logps_chunk_rows = 1024;
+  int64_t logps_chunk_rows = 0;  // 0 = auto: a [rows, vocab] fp32 block of about 64 MB
   int64_t threads = 0;  // ATen intra-op threads; 0 = prefopt's recommendation
 
   std::string resolved_loss_type() const;

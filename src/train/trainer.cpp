@@ -45,6 +45,13 @@ void write_model_files(const CausalLM& m, const std::string& dir) {
   atomic_write(dir + "/config.json", cj.dump(2) + "\n");
 }
 
+// Rows per chunk of the log-prob head: the configured value, or a [rows, V]
+// fp32 logits block of about 64 MB.
+int64_t chunk_rows(const TrainConfig& c, const CausalLM& m) {
+  if (c.logps_chunk_rows > 0) return c.logps_chunk_rows;
+  return std::clamp<int64_t>((int64_t{1} << 24) / std::max<int64_t>(1, m.config().vocab_size), 16, 4096);
+}
+
 bool is_decayed(const std::string& name, const at::Tensor& t) { return t.dim() >= 2; }  // HF: not biases, not norms
 
 std::string rows_of(const Dataset& ds, const std::vector<size_t>& idx) {
@@ -210,7 +217,7 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
     auto h = model.forward_hidden(pb.ids.to(dev), pb.position_ids.to(dev), pb.attn_mask.to(dev));
     auto flat = h.reshape({pb.rows * pb.length, h.size(2)});
     return segment_logps(flat, model.lm_head_weight(), pb.src, pb.labels, pb.seg, B * K, model.final_logit_softcap(),
-                         cfg_.logps_chunk_rows);
+                         chunk_rows(cfg_, model));
   };
   std::optional<at::NoGradGuard> ng;
   if (!need_grad) ng.emplace();
@@ -417,7 +424,7 @@ TrainSummary Trainer::train(const std::string& resume_from) {
       auto hdn = I.ref->forward_hidden(pb.ids.to(dev), pb.position_ids.to(dev), pb.attn_mask.to(dev));
       auto lp = segment_logps(hdn.reshape({pb.rows * pb.length, hdn.size(2)}), I.ref->lm_head_weight(), pb.src,
                               pb.labels, pb.seg, static_cast<int64_t>(idx.size()) * K, I.ref->final_logit_softcap(),
-                              c.logps_chunk_rows);
+                              chunk_rows(c, *I.ref));
       parts.push_back(lp.sum.view({static_cast<int64_t>(idx.size()), K}).cpu());
       prog.update(static_cast<long>(a + idx.size()), "", pb.tokens);
     }

@@ -66,6 +66,8 @@ std::vector<ConfigKey> config_keys(TrainConfig& c) {
       {"eval_data", 's', "a JSONL evaluation file", true, &c.eval_data},
       {"eval_split", 'd', "hold out this fraction of the data for evaluation", true, &c.eval_split},
       {"logps_chunk_rows", 'i', "rows per chunk of the log-prob head; 0 = auto (a ~64 MB logits block)", true, &c.logps_chunk_rows},
+      {"logps_full_vocab", 'b', "benchmark baseline only: log-softmax over the full [rows, vocab] logits at once (as TRL) "
+                                "instead of the chunked head; much more memory", true, &c.logps_full_vocab},
       {"threads", 'i', "ATen intra-op threads; 0 = prefopt's recommendation", true, &c.threads},
   };
 }
@@ -109,10 +111,16 @@ void set_config_value(TrainConfig& c, const std::string& key, const std::string&
   bad(origin, key, "unknown key");
 }
 
-void load_config_toml(TrainConfig& c, const std::string& path) {
+void load_config_toml(TrainConfig& c, const std::string& path, const std::string& section) {
   toml::table tbl;
   try {
     tbl = toml::parse_file(path);
+    if (!section.empty()) {
+      if (!tbl.contains(section)) return;
+      if (!tbl[section].is_table()) fail(path, "\"" + section + "\" must be a table", "write it as [" + section + "]");
+      toml::table sub = *tbl[section].as_table();
+      tbl = std::move(sub);
+    }
   } catch (const toml::parse_error& e) {
     const auto& s = e.source();
     fail(fmt::format("{}:{}:{}", path, s.begin.line, s.begin.column), std::string(e.description()),

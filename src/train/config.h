@@ -69,6 +69,7 @@ struct TrainConfig {
   std::string eval_data = "";
   double eval_split = 0.0;
   int64_t logps_chunk_rows = 0;  // 0 = auto: a [rows, vocab] fp32 block of about 64 MB
+  bool logps_full_vocab = false;  // benchmark baseline: full [rows, vocab] log-softmax, as TRL (bench_train)
   int64_t threads = 0;  // ATen intra-op threads; 0 = prefopt's recommendation
 
   std::string resolved_loss_type() const;
@@ -90,8 +91,9 @@ std::vector<ConfigKey> config_keys(TrainConfig& c);
 
 // Sets one key from text (flag values); errors name the key and the expected type.
 void set_config_value(TrainConfig& c, const std::string& key, const std::string& value, const std::string& origin);
-// Loads a TOML file into c (only the keys it holds).
-void load_config_toml(TrainConfig& c, const std::string& path);
+// Loads a TOML file into c (only the keys it holds). With `section`, the keys
+// of that table ([train]) instead of the top level; a missing table is fine.
+void load_config_toml(TrainConfig& c, const std::string& path, const std::string& section = "");
 // Loads from a JSON object (a checkpoint's resolved config).
 void load_config_json(TrainConfig& c, const nlohmann::json& j);
 

@@ -217,7 +217,7 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
     auto h = model.forward_hidden(pb.ids.to(dev), pb.position_ids.to(dev), pb.attn_mask.to(dev));
     auto flat = h.reshape({pb.rows * pb.length, h.size(2)});
     return segment_logps(flat, model.lm_head_weight(), pb.src, pb.labels, pb.seg, B * K, model.final_logit_softcap(),
-                         chunk_rows(cfg_, model));
+                         chunk_rows(cfg_, model), cfg_.logps_full_vocab);
   };
   std::optional<at::NoGradGuard> ng;
   if (!need_grad) ng.emplace();

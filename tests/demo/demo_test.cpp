@@ -9,42 +9,112 @@
 #include <nlohmann/json.hpp>
 
 #include "core/fs.h"
+#include "core/jsonl.h"
 #include "model/model.h"
+#include "pipeline/task.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace prefopt;
 
 TEST(Demo, QuickRunProducesLoadableArtifacts) {
   std::string exe = std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt";
-  if (!file_exists(exe)) GTEST_SKIP() << "prefopt not built";
+  ASSERT_TRUE(file_exists(exe)) << "prefopt not built";
   std::string dir = (std::filesystem::temp_directory_path() / "prefopt_demo_test").string();
   remove_all(dir);
   int rc = std::system((exe + " demo --quick --seed 3 --output-dir " + dir + " > " + dir + ".log 2>&1").c_str());
   ASSERT_EQ(rc, 0) << read_file(dir + ".log");
   auto s = nlohmann::json::parse(read_file(dir + "/summary.json"));
   EXPECT_EQ(s["seed"], 3);
-  ASSERT_EQ(s["rounds"].size(), 1u);
-  auto& r = s["rounds"][0];
-  EXPECT_EQ(r["name"], "sft");
-  std::vector<std::string> ks;
-  double prev = -1;
-  for (auto& [k, v] : r["pass_at_k"].items()) {
-    ks.push_back(k);
-    EXPECT_GE(v.get<double>(), 0.0);
-    EXPECT_LE(v.get<double>(), 1.0);
+  EXPECT_EQ(s["method"], "dpo");
+  ASSERT_EQ(s["rounds"].size(), 3u);  // sft, round1, round2
+  const char* names[] = {"sft", "round1", "round2"};
+  for (size_t i = 0; i < 3; ++i) {
+    auto& r = s["rounds"][i];
+    EXPECT_EQ(r["name"], names[i]);
+    double prev = -1;
+    for (const char* k : {"1", "2", "4", "8"}) {  // pass@k is non-decreasing in k and in [0, 1]
+      ASSERT_TRUE(r["pass_at_k"].contains(k)) << k;
+      double v = r["pass_at_k"][k].get<double>();
+      EXPECT_GE(v, prev);
+      EXPECT_LE(v, 1.0);
+      prev = v;
+    }
+    // pass@k agrees with the per-problem counts in passk.json
+    auto pk = nlohmann::json::parse(read_file(dir + "/" + names[i] + "/passk.json"));
+    double c = 0, n = 0;
+    for (auto& [id, cn] : pk["per_problem"].items()) c += cn["c"].get<double>(), n += cn["n"].get<double>();
+    EXPECT_NEAR(r["pass_at_k"]["1"].get<double>(), c / n, 1e-9);
+    // every round's model loads (HF format) with the tokenizer beside it
+    auto m = CausalLM::from_pretrained(dir + "/" + names[i]);
+    auto tok = Tokenizer::load(dir + "/" + names[i]);
+    EXPECT_EQ(m->config().vocab_size, tok.vocab_size());
+    auto ids = tok.encode("Tom has 12 apples.");
+    EXPECT_EQ(tok.decode(ids), "Tom has 12 apples.");
+    if (i > 0) {
+      EXPECT_TRUE(file_exists(dir + "/" + names[i] + "/pairs.jsonl"));
+      EXPECT_GE(r["pairs"].get<int64_t>(), 0);
+    }
   }
-  for (const char* k : {"1", "2", "4", "8"}) {  // pass@k is non-decreasing in k
-    ASSERT_TRUE(r["pass_at_k"].contains(k)) << k;
-    EXPECT_GE(r["pass_at_k"][k].get<double>(), prev);
-    prev = r["pass_at_k"][k].get<double>();
+  EXPECT_LT(s["rounds"][0]["sft_loss_last"].get<double>(), s["rounds"][0]["sft_loss_first"].get<double>() - 1.0);
+  // metrics parse and carry TRL's names
+  int lines = 0;
+  for (auto& row : read_jsonl(dir + "/sft/metrics.jsonl")) {
+    EXPECT_TRUE(row.contains("loss") && row.contains("learning_rate") && row.contains("step"));
+    ++lines;
   }
-  EXPECT_EQ(ks.size(), 4u);
-  EXPECT_EQ(r["train_steps"], 30);
-  EXPECT_LT(r["sft_loss_last"].get<double>(), r["sft_loss_first"].get<double>() - 1.0);
-  auto m = CausalLM::from_pretrained(dir + "/sft");
-  auto tok = Tokenizer::load(dir + "/sft");
-  EXPECT_EQ(m->config().vocab_size, tok.vocab_size());
-  auto ids = tok.encode("Tom has 12 apples.");
-  EXPECT_FALSE(ids.empty());
-  EXPECT_EQ(tok.decode(ids), "Tom has 12 apples.");
+  EXPECT_GT(lines, 2);
+  if (s["rounds"][1]["train_steps"].get<int64_t>() > 0)
+    for (auto& row : read_jsonl(dir + "/round1/metrics.jsonl")) EXPECT_TRUE(row.contains("rewards/margins"));
+  // the report links its pictures
+  std::string report = read_file(dir + "/report.md");
+  EXPECT_NE(report.find("passk.svg"), std::string::npos);
+  EXPECT_TRUE(file_exists(dir + "/passk.svg"));
+  EXPECT_NE(report.find("pass@1"), std::string::npos);
+}
+
+// prefopt iterate on a user-style setup: an HF model directory (the quick
+// demo's SFT model), GSM8K-style JSONL prompts, two rounds, resumable per round.
+TEST(Iterate, RoundsAndResume) {
+  std::string exe = std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt";
+  std::string dir = (std::filesystem::temp_directory_path() / "prefopt_iterate_test").string();
+  remove_all(dir);
+  make_dirs(dir);
+  int rc = std::system((exe + " demo --quick --rounds 0 --seed 5 --output-dir " + dir + "/demo > " + dir + "/demo.log 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_file(dir + "/demo.log");
+  auto splits = pipeline::make_task(5, 40, 12);
+  std::vector<nlohmann::json> tr, ho;
+  for (auto& t : splits.train) tr.push_back({{"question", t.question}, {"answer", t.solution}});
+  for (auto& t : splits.held_out) ho.push_back({{"question", t.question}, {"answer", t.solution}});
+  write_jsonl(dir + "/train.jsonl", tr);
+  write_jsonl(dir + "/held.jsonl", ho);
+  auto config = [&](int rounds) {
+    atomic_write(dir + "/it.toml", "model = \"" + dir + "/demo/sft\"\nprompts = \"" + dir + "/train.jsonl\"\nheld_out = \"" +
+                                       dir + "/held.jsonl\"\noutput_dir = \"" + dir + "/out\"\nrounds = " +
+                                       std::to_string(rounds) +
+                                       "\nn_samples = 4\neval_n = 4\nmax_new_tokens = 40\nprompt_template = \"{prompt}\\nAnswer: \"\n"
+                                       "[train]\nlearning_rate = 1e-4\nper_device_train_batch_size = 4\nrpo_alpha = 1.0\n");
+  };
+  config(1);
+  rc = std::system((exe + " iterate --config " + dir + "/it.toml > " + dir + "/it1.log 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_file(dir + "/it1.log");
+  auto s1 = nlohmann::json::parse(read_file(dir + "/out/summary.json"));
+  ASSERT_EQ(s1["rounds"].size(), 2u);
+  EXPECT_EQ(s1["rounds"][0]["name"], "base");
+  EXPECT_EQ(s1["rounds"][1]["name"], "round1");
+  config(2);
+  rc = std::system((exe + " iterate --resume --config " + dir + "/it.toml > " + dir + "/it2.log 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_file(dir + "/it2.log");
+  std::string log = read_file(dir + "/it2.log");
+  EXPECT_NE(log.find("resuming after round1"), std::string::npos) << log;
+  EXPECT_EQ(log.find("round1: pass@1"), std::string::npos) << "round 1 ran again";
+  auto s2 = nlohmann::json::parse(read_file(dir + "/out/summary.json"));
+  ASSERT_EQ(s2["rounds"].size(), 3u);
+  EXPECT_EQ(s2["rounds"][1], s1["rounds"][1]);  // round 1 kept as it was
+  EXPECT_NO_THROW(CausalLM::from_pretrained(dir + "/out/round2"));
+  EXPECT_TRUE(file_exists(dir + "/out/report.md"));
+  // unknown keys are errors naming the file and line
+  atomic_write(dir + "/bad.toml", "model = \"x\"\nroundz = 3\n");
+  rc = std::system((exe + " iterate --config " + dir + "/bad.toml > " + dir + "/bad.log 2>&1").c_str());
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(read_file(dir + "/bad.log").find("bad.toml:2"), std::string::npos) << read_file(dir + "/bad.log");
 }

@@ -1,0 +1,231 @@
+#include "pipeline/loop.h"
+
+#include <ATen/ATen.h>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/jsonl.h"
+#include "core/log.h"
+#include "data/dataset.h"
+#include "generate/sampler.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+#include "train/trainer.h"
+#include "verify/math_grader.h"
+#include "verify/pairs.h"
+#include "verify/passk.h"
+
+namespace prefopt::pipeline {
+
+namespace {
+
+bool correct(const LoopOptions& o, const std::string& text, const std::string& gold) {
+  GradeResult g = o.grader == "math" ? grade_math(text, gold) : grade_gsm8k(text, gold);
+  return g.grade == Grade::CORRECT;
+}
+
+std::vector<std::vector<int64_t>> encode_prompts(const Tokenizer& tok, const std::vector<LoopProblem>& ps) {
+  std::vector<std::vector<int64_t>> out;
+  for (auto& p : ps) {
+    std::vector<int64_t> ids;
+    if (auto b = tok.bos_id()) ids.push_back(*b);
+    auto e = tok.encode(p.prompt);
+    ids.insert(ids.end(), e.begin(), e.end());
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+std::string decode(const Tokenizer& tok, const std::vector<int64_t>& ids) {
+  return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()), true);
+}
+
+}  // namespace
+
+EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vector<LoopProblem>& problems,
+                    const LoopOptions& o, uint64_t seed) {
+  at::NoGradGuard ng;
+  EvalResult r;
+  r.n = o.eval_n;
+  auto prompts = encode_prompts(tok, problems);
+  SamplingParams sp;
+  sp.n = o.eval_n, sp.temperature = o.temperature, sp.top_p = o.top_p, sp.max_new_tokens = o.max_new_tokens;
+  sp.seed = seed;
+  if (o.eos_id >= 0) sp.eos_ids = {o.eos_id};
+  std::map<std::string, ProblemCounts> counts;
+  r.per_problem = nlohmann::json::object();
+  // in slices, so the progress line moves
+  const size_t slice = 16;
+  Progress prog("pass@k eval", static_cast<long>(problems.size()));
+  int greedy_ok = 0;
+  for (size_t a = 0; a < problems.size(); a += slice) {
+    const size_t b = std::min(problems.size(), a + slice);
+    std::vector<std::vector<int64_t>> part(prompts.begin() + a, prompts.begin() + b);
+    auto samples = sample(model, part, sp);
+    auto greedy = greedy_generate(model, part, o.max_new_tokens, sp.eos_ids);
+    long toks = 0;
+    for (size_t i = a; i < b; ++i) {
+      auto& pc = counts[problems[i].id];
+      for (auto& s : samples[i - a]) {
+        pc.n++;
+        pc.c += correct(o, decode(tok, s.ids), problems[i].answer);
+        toks += static_cast<long>(s.ids.size());
+      }
+      greedy_ok += correct(o, decode(tok, greedy[i - a]), problems[i].answer);
+      r.per_problem[problems[i].id] = {{"n", pc.n}, {"c", pc.c}};
+    }
+    prog.update(static_cast<long>(b), "", toks);
+  }
+  prog.finish();
+  r.pass_at_k = mean_pass_at_k(counts, pass_at_k_grid(o.eval_n));
+  r.greedy_accuracy = problems.empty() ? 0.0 : static_cast<double>(greedy_ok) / problems.size();
+  return r;
+}
+
+nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_t pairs, int64_t steps,
+                           double seconds, const std::string& dir) {
+  nlohmann::json pk = nlohmann::json::object();
+  for (auto& [k, v] : ev.pass_at_k) pk[std::to_string(k)] = v;
+  make_dirs(dir);
+  atomic_write(dir + "/passk.json",
+               nlohmann::json{{"n", ev.n}, {"pass_at_k", pk}, {"per_problem", ev.per_problem}}.dump(1) + "\n");
+  return {{"name", name},  {"pass_at_k", pk},    {"greedy_accuracy", ev.greedy_accuracy},
+          {"pairs", pairs}, {"train_steps", steps}, {"seconds", seconds}};
+}
+
+std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const Tokenizer& tok,
+                                       const std::string& tokenizer_dir, const std::vector<LoopProblem>& train,
+                                       const std::vector<LoopProblem>& held_out, const LoopOptions& o) {
+  std::vector<nlohmann::json> entries;
+  const std::string m = o.method;
+  const DataKind kind = data_kind_for_method(m);
+  auto prompts = encode_prompts(tok, train);
+  for (int r = o.first_round; r <= o.rounds; ++r) {
+    const double t0 = now_seconds();
+    const std::string name = "round" + std::to_string(r);
+    const std::string dir = o.out_dir + "/" + name;
+    remove_all(dir);
+    make_dirs(dir);
+    // 1. sample n per training prompt (one shared prefill per prompt) and grade
+    SamplingParams sp;
+    sp.n = o.n_samples, sp.temperature = o.temperature, sp.top_p = o.top_p, sp.max_new_tokens = o.max_new_tokens;
+    sp.seed = o.seed * 1000003ull + static_cast<uint64_t>(r);
+    if (o.eos_id >= 0) sp.eos_ids = {o.eos_id};
+    std::vector<std::vector<Sample>> samples;
+    {
+      at::NoGradGuard ng;
+      Progress prog(name + " sampling", static_cast<long>(train.size()));
+      for (size_t a = 0; a < train.size(); a += 16) {
+        const size_t b = std::min(train.size(), a + 16);
+        auto part = sample(*model, std::vector<std::vector<int64_t>>(prompts.begin() + a, prompts.begin() + b), sp);
+        long toks = 0;
+        for (auto& v : part) {
+          for (auto& s : v) toks += static_cast<long>(s.ids.size());
+          samples.push_back(std::move(v));
+        }
+        prog.update(static_cast<long>(b), "", toks);
+      }
+      prog.finish();
+    }
+    std::vector<PromptSamples> graded;
+    int64_t n_correct = 0, n_total = 0;
+    for (size_t i = 0; i < train.size(); ++i) {
+      PromptSamples ps;
+      ps.id = train[i].id;
+      ps.prompt = static_cast<int64_t>(i);
+      for (size_t j = 0; j < samples[i].size(); ++j) {
+        GradedSample g;
+        g.completion = static_cast<int64_t>(j);  // an index into samples[i]
+        g.correct = correct(o, decode(tok, samples[i][j].ids), train[i].answer);
+        g.score = g.correct;
+        n_correct += g.correct, ++n_total;
+        ps.samples.push_back(g);
+      }
+      graded.push_back(std::move(ps));
+    }
+    // 2. build the training rows (pre-tokenized: exactly the sampled ids)
+    Dataset ds;
+    ds.path = dir + "/pairs.jsonl";
+    ds.kind = kind;
+    std::vector<nlohmann::json> rows;
+    auto comp = [&](size_t i, size_t j) {
+      Completion c;
+      c.ids.assign(samples[i][j].ids.begin(), samples[i][j].ids.end());
+      c.mask.assign(c.ids.size(), 1);
+      return c;
+    };
+    auto ids_json = [](const std::vector<int32_t>& v) { return nlohmann::json(v); };
+    if (kind == DataKind::Unpaired) {
+      for (auto& u : unpaired_rows(graded)) {
+        size_t i = u.prompt.get<size_t>(), j = u.completion.get<size_t>();
+        if (samples[i][j].ids.empty()) continue;
+        Example ex;
+        ex.line = rows.size() + 1;
+        ex.prompt.assign(prompts[i].begin(), prompts[i].end());
+        ex.completions.push_back(comp(i, j));
+        ex.label = u.label;
+        rows.push_back({{"prompt", train[i].prompt}, {"completion", samples[i][j].text}, {"label", u.label},
+                        {"prompt_input_ids", ids_json(ex.prompt)}, {"completion_input_ids", ids_json(ex.completions[0].ids)}});
+        ds.rows.push_back(std::move(ex));
+      }
+    } else {
+      for (auto& p : random_correct_incorrect_pairs(graded, o.seed + static_cast<uint64_t>(r))) {
+        size_t i = p.prompt.get<size_t>(), w = p.chosen.get<size_t>(), l = p.rejected.get<size_t>();
+        if (samples[i][w].ids.empty() || samples[i][l].ids.empty()) continue;
+        Example ex;
+        ex.line = rows.size() + 1;
+        ex.prompt.assign(prompts[i].begin(), prompts[i].end());
+        ex.completions.push_back(comp(i, w));
+        ex.completions.push_back(comp(i, l));
+        nlohmann::json row = {{"prompt", train[i].prompt},
+                              {"chosen", samples[i][w].text},
+                              {"rejected", samples[i][l].text},
+                              {"prompt_input_ids", ids_json(ex.prompt)},
+                              {"chosen_input_ids", ids_json(ex.completions[0].ids)},
+                              {"rejected_input_ids", ids_json(ex.completions[1].ids)}};
+        if (kind == DataKind::Triple) {  // the gold worked solution + EOS
+          auto g = tok.encode(train[i].gold_solution);
+          Completion gc;
+          gc.ids.assign(g.begin(), g.end());
+          if (o.eos_id >= 0) gc.ids.push_back(static_cast<int32_t>(o.eos_id));
+          gc.mask.assign(gc.ids.size(), 1);
+          row["reference"] = train[i].gold_solution;
+          row["reference_input_ids"] = ids_json(gc.ids);
+          ex.completions.push_back(std::move(gc));
+        }
+        rows.push_back(std::move(row));
+        ds.rows.push_back(std::move(ex));
+      }
+    }
+    write_jsonl(ds.path, rows);
+    ds.hash = fnv1a_hex(read_file(ds.path));
+    info("{}: {} of {} samples correct ({:.1f}%); {} training rows", name, n_correct, n_total,
+         n_total ? 100.0 * n_correct / n_total : 0.0, ds.rows.size());
+    int64_t steps = 0;
+    if (ds.rows.size() >= 2) {
+      // 3. train from the previous round's model; the reference is that model (refreshed each round)
+      TrainConfig tc = o.train;
+      tc.method = m;
+      tc.output_dir = dir;
+      tc.save_steps = 0;
+      tc.seed = static_cast<int64_t>(o.seed) + r;
+      Trainer trainer(tc, *model, nullptr, std::move(ds), std::nullopt, tokenizer_dir);
+      steps = trainer.train().steps;
+      model->set_requires_grad(false);
+    } else {
+      warn("{}: fewer than 2 training rows (every prompt all-correct or all-wrong); the model is unchanged", name);
+      model->save_pretrained(dir);
+      tok.save_pretrained(dir);
+    }
+    // 4. evaluate on the held-out prompts
+    EvalResult ev = evaluate(*model, tok, held_out, o, o.seed + 7);
+    auto e = round_entry(name, ev, static_cast<int64_t>(rows.size()), steps, now_seconds() - t0, dir);
+    e["train_sample_accuracy"] = n_total ? static_cast<double>(n_correct) / n_total : 0.0;
+    info("{}: pass@1 {:.3f}, greedy accuracy {:.3f}", name, ev.pass_at_k[1], ev.greedy_accuracy);
+    entries.push_back(e);
+    if (o.on_round) o.on_round(e);
+  }
+  return entries;
+}
+
+}  // namespace prefopt::pipeline

@@ -1,0 +1,77 @@
+// prefopt pipeline: the verifiable preference-learning loop (issue #6):
+// sample n per prompt -> grade -> build pairs (or unpaired / triple rows) ->
+// train -> evaluate pass@k on held-out prompts -> repeat. Used by
+// `prefopt demo` (built-in task, tiny model) and `prefopt iterate` (a user's
+// model and prompts).
+//
+// Output layout of DIR (read by pipeline/report.h):
+//   DIR/summary.json                 {"seed", "method", "rounds": [{"name", "pass_at_k", "greedy_accuracy",
+//                                      "pairs", "train_steps", "seconds", ...}]}
+//   DIR/<round>/                     the round's model in HF format (+ tokenizer files)
+//   DIR/<round>/metrics.jsonl        training metrics, TRL names
+//   DIR/<round>/passk.json           {"n", "pass_at_k": {"1": ...}, "per_problem": {...}}
+//   DIR/<round>/pairs.jsonl          the training rows of the round (TRL format, text + ids)
+//   DIR/report.md + *.svg
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "train/config.h"
+
+namespace prefopt {
+class CausalLM;
+class Tokenizer;
+}  // namespace prefopt
+
+namespace prefopt::pipeline {
+
+struct LoopProblem {
+  std::string id;
+  std::string prompt;         // the text the model continues
+  std::string answer;         // the gold final answer (graded)
+  std::string gold_solution;  // a worked solution (Triple-PO's gold; SFT)
+};
+
+struct LoopOptions {
+  std::string out_dir;
+  uint64_t seed = 0;
+  std::string method = "dpo";  // dpo | kto | bco | tpo | orpo | simpo | cpo
+  int rounds = 2;
+  std::string grader = "gsm8k";  // gsm8k | math
+  // sampling for pairs and for pass@k (the same temperature: pairs and evaluation see the same policy)
+  int n_samples = 8, eval_n = 8, max_new_tokens = 48;
+  double temperature = 1.0, top_p = 1.0;
+  int64_t eos_id = -1;
+  TrainConfig train;  // preference rounds (output_dir is set per round)
+  int first_round = 1;  // resume: rounds before this one are done
+  std::function<void(const nlohmann::json& entry)> on_round;  // called after each round
+};
+
+struct EvalResult {
+  std::map<int64_t, double> pass_at_k;
+  double greedy_accuracy = 0;
+  int64_t n = 0;
+  nlohmann::json per_problem;
+};
+
+// Samples eval_n per problem (shared prefill) and a greedy answer; grades them.
+EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vector<LoopProblem>& problems,
+                    const LoopOptions& o, uint64_t seed);
+
+// Writes DIR/<name>/passk.json and returns the summary.json entry of a round.
+nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_t pairs, int64_t steps,
+                           double seconds, const std::string& dir);
+
+// The preference rounds after an initial (SFT) model: returns their summary entries.
+// `model` is updated in place to the last round's policy.
+std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const Tokenizer& tok,
+                                       const std::string& tokenizer_dir, const std::vector<LoopProblem>& train,
+                                       const std::vector<LoopProblem>& held_out, const LoopOptions& o);
+
+}  // namespace prefopt::pipeline

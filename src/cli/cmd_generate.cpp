@@ -7,7 +7,8 @@
 //       sampling: one JSON line per sample, prompt-major:
 //       {"prompt_index", "sample_index", "text", "ids" (new tokens only),
 //        "finish_reason", "logprob_sum", ...the prompt row's other fields}
-//       with --tools also "tool_calls" and "assistant_mask" (1 = sampled, 0 = tool output).
+//       with --tools also "tool_calls" and "assistant_mask" (1 = sampled, 0 = tool output);
+//       the blocks run in the sandbox (run_python_transcript, full per-run isolation).
 //   Prompt rows: {"prompt": "text"} or {"text": ...} (encoded with the tokenizer's
 //   special tokens, as HF tokenizer(text)), {"messages": [...]} or {"prompt": [messages]}
 //   (chat template, add_generation_prompt), or {"input_ids": [...]}.
@@ -30,6 +31,7 @@
 #include "generate/sampler.h"
 #include "generate/tool_loop.h"
 #include "model/model.h"
+#include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -164,6 +166,7 @@ void run_sampling(const GenerateArgs& a) {
   const bool tools = !a.tools.empty();
   if (tools && a.tools != "python")
     fail("--tools", fmt::format("unknown tool '{}'", a.tools), "the only tool is: python");
+  if (tools) info("generate: python blocks run in the sandbox; isolation: {}", isolation_level());
 
   std::unique_ptr<AtomicFile> file;
   if (!a.output.empty()) file = std::make_unique<AtomicFile>(a.output);
@@ -201,7 +204,7 @@ void run_sampling(const GenerateArgs& a) {
       ToolLoopParams tp;
       tp.max_tool_calls = a.max_tool_calls, tp.max_new_tokens = sp.max_new_tokens;
       auto tr = run_tool_loop(rows, make_sampling_policy(*m, tok, bsp),
-                              [](const std::string& prog) { return run_python_bwrap(prog); }, tok, tp);
+                              [](const std::string& prog) { return run_python_transcript(prog); }, tok, tp);
       for (size_t r = 0; r < tr.size(); ++r) {
         const size_t i = b0 + r / a.n;
         const int j = static_cast<int>(r % a.n);

@@ -86,8 +86,10 @@ std::vector<Trajectory> run_tool_loop(const std::vector<std::vector<int64_t>>& p
 // (row, round), so results do not depend on batching.
 ToolPolicy make_sampling_policy(const CausalLM& model, const Tokenizer& tok, const SamplingParams& sp);
 
-// A CodeRunner isolated with bubblewrap (a stop-gap until the sandbox floor's
-// run_python lands): new user (uid 65534), pid, net, mount, ipc, uts
+// A CodeRunner isolated with bubblewrap, kept as an alternative runner for
+// machines without the sandbox floor; prefopt generate --tools python uses
+// the sandbox's run_python_transcript (sandbox/sandbox.h: seccomp, cgroups,
+// a pre-started interpreter) instead. This one: new user (uid 65534), pid, net, mount, ipc, uts
 // namespaces, read-only root, private /tmp as the working dir, stdin is the
 // program only, rlimits (CPU, address space, file size, open files, no core),
 // a wall-clock limit that kills the whole tree, output capped at cap_bytes.

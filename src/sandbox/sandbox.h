@@ -2,9 +2,11 @@
 // isolated process tree and return a verdict as a value (issue #5 item 2).
 //
 // Every run gets, where the machine allows it (see isolation_report()):
-//   new user, pid, net, mount, ipc and uts namespaces; a read-only root that
+//   new user, pid, net, mount, ipc and uts namespaces (per worker; a new ipc
+//   namespace per run, the pid namespace emptied after each); a read-only root that
 //   shows only what python3 needs (/usr, /lib*, /bin, a few /etc files); a
-//   private size-capped tmpfs as the working dir and the only writable place;
+//   private 64 MiB tmpfs as the working dir and the only writable place
+//   (wiped after every run);
 //   an empty network namespace; an unprivileged uid (65534); rlimits (CPU,
 //   address space, file size, open files, processes, no core); a pids and a
 //   memory cgroup where available; a seccomp filter as a second line; stdin
@@ -15,9 +17,11 @@
 //
 // PASSED needs exit code 0 AND a per-run random secret that the harness
 // writes to an inherited pipe only after the last line of the program (the
-// tests) completed normally; user code never sees the secret or the fd, so
-// exit(0) / os._exit(0) before the asserts or exec'ing /bin/true cannot fake a
-// pass. SANDBOX_ERROR is an infrastructure failure, never the model's fault.
+// tests) completed normally, so exit(0) / os._exit(0) before the asserts or
+// exec'ing /bin/true cannot fake a pass. The secret is in the run's own
+// memory: a program written to attack the harness (frame introspection,
+// ctypes) can forge a pass; see docs/sandbox.md. SANDBOX_ERROR is an
+// infrastructure failure, never the model's fault.
 //
 // No torch. Thread-safe: run_python / run_tests may be called from many
 // threads; SandboxPool runs executions concurrently.
@@ -41,7 +45,7 @@ struct Limits {
   double wall_seconds = 10;                          // whole tree killed after this
   double cpu_seconds = 10;                           // RLIMIT_CPU (per process)
   int64_t memory_bytes = int64_t(1) << 30;           // RLIMIT_AS (+ memory cgroup where available)
-  int64_t file_size_bytes = int64_t(16) << 20;       // RLIMIT_FSIZE; the tmpfs work dir is capped at 4x this
+  int64_t file_size_bytes = int64_t(16) << 20;       // RLIMIT_FSIZE (the tmpfs work dir holds 64 MiB)
   int64_t output_bytes = int64_t(64) << 10;          // per stream kept; the rest is drained, dropped, flagged
   int64_t output_kill_bytes = int64_t(8) << 20;      // a stream past this kills the run: OUTPUT_LIMIT
   int max_processes = 32;                            // RLIMIT_NPROC (unprivileged uid) + pids cgroup
@@ -71,6 +75,18 @@ RunResult run_python(const std::string& program, const Limits& limits = {});
 // the secret is written only after test_code completed normally.
 RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits = {});
 
+// A tool-call loop's code runner (generate/tool_loop.h CodeRunner): runs
+// `program` with full per-run isolation (the process-wide pool, as
+// run_python) and returns what an interpreter session would show: stdout and
+// stderr interleaved in one stream (fd 2 is a copy of fd 1), then
+// "...[output truncated]" when output was dropped, then one line when the
+// sandbox stopped the program: "TimeoutError: ...", "MemoryError: ..."
+// (unless the output already says MemoryError), "OutputLimitError: ...",
+// "Crashed: killed by signal SIG...", "SandboxError: ...".
+std::string run_python_transcript(const std::string& program, const Limits& limits = {});
+// The text run_python_transcript makes of one result (exposed for tests).
+std::string transcript_text(const RunResult& r, const Limits& limits);
+
 // What this machine allows, detected once (thread-safe) at first use:
 // namespaces (user/pid/net/mount/ipc/uts), bubblewrap, seccomp, cgroup
 // pids/memory, an unprivileged uid. Multi-line, human-readable.
@@ -84,9 +100,10 @@ struct TestJob {
 
 // `workers` concurrent executions, each supervised by its own thread. Each
 // worker keeps a pre-started Python interpreter (a zygote that has imported
-// the harness) inside its own namespaces and forks it per run into a fresh
-// set of per-run namespaces, so a run costs a fork, not an interpreter start.
-// Falls back to one fresh interpreter per run when the zygote cannot start.
+// the harness) inside its own namespaces and forks it per run into a new ipc
+// namespace, so a run costs a fork, not an interpreter start; after the run
+// every other process of the worker's pid namespace is killed and /tmp wiped.
+// Without namespaces the zygote starts without them ("degraded").
 class SandboxPool {
  public:
   SandboxPool(int workers, Limits limits = {});

@@ -1,5 +1,6 @@
 // Tool-call loop: a scripted policy writes python blocks; the loop must run
-// them in the bwrap runner with state replayed, append the output as Tool
+// them in the sandbox runner (what prefopt generate --tools python uses; the
+// bwrap runner too) with state replayed, append the output as Tool
 // tokens and continue; plus the block scanner, truncation, the runner's
 // isolation, and the model-backed policy's invariants on a tiny model.
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include "generate/sampler.h"
 #include "generate/tool_loop.h"
 #include "model/model.h"
+#include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -60,7 +62,13 @@ TEST(ToolLoop, ReplaysStateAndPrintsOnlyTheNewBlock) {
   EXPECT_EQ(out, "50\n");
   auto err = run_python_bwrap(replay_program({"print(y)\n"}));
   EXPECT_EQ(err, "NameError: name 'y' is not defined\n");
+  // The sandbox runner the CLI uses: the same transcript.
+  EXPECT_EQ(run_python_transcript(replay_program({"x = 2 + 3\nprint('first')\n", "print(x * 10)\n"})), "50\n");
+  EXPECT_EQ(run_python_transcript(replay_program({"print(y)\n"})), "NameError: name 'y' is not defined\n");
+  EXPECT_EQ(run_python_transcript(replay_program({"import sys\nsys.exit(3)\n", "print('after')\n"})), "after\n");
 }
+
+static const CodeRunner sandboxed = [](const std::string& prog) { return run_python_transcript(prog); };
 
 // The scripted model: round r returns script[r] as its chunk.
 static ToolPolicy scripted(const Tokenizer& tok, std::vector<std::pair<std::string, std::string>> script) {
@@ -81,7 +89,7 @@ TEST(ToolLoop, ScriptedModelGetsToolObservations) {
                                {"Now times ten.\n```python\nprint(x*10)\n```", "stop"},
                                {"The answer is 50.", "eos"}});
   ToolLoopParams p;
-  auto tr = run_tool_loop({{1, 2, 3}}, policy, [](const std::string& prog) { return run_python_bwrap(prog); }, tok, p);
+  auto tr = run_tool_loop({{1, 2, 3}}, policy, sandboxed, tok, p);
   ASSERT_EQ(tr.size(), 1u);
   const auto& t = tr[0];
   EXPECT_EQ(t.tool_calls, 2);
@@ -108,7 +116,7 @@ TEST(ToolLoop, ScriptedModelGetsToolObservations) {
 
   // With one call allowed, the second closed block ends the trajectory.
   p.max_tool_calls = 1;
-  auto lim = run_tool_loop({{1, 2, 3}}, policy, [](const std::string& prog) { return run_python_bwrap(prog); }, tok, p);
+  auto lim = run_tool_loop({{1, 2, 3}}, policy, sandboxed, tok, p);
   EXPECT_EQ(lim[0].tool_calls, 1);
   EXPECT_EQ(lim[0].finish_reason, "tool_limit");
 }
@@ -118,7 +126,7 @@ TEST(ToolLoop, LongOutputIsTruncatedHeadAndTail) {
   auto policy = scripted(tok, {{"```python\nprint('a'*30 + 'b'*40)\n```", "stop"}, {"done", "eos"}});
   ToolLoopParams p;
   p.output_head = 5, p.output_tail = 6;
-  auto tr = run_tool_loop({{1}}, policy, [](const std::string& prog) { return run_python_bwrap(prog); }, tok, p);
+  auto tr = run_tool_loop({{1}}, policy, sandboxed, tok, p);
   // Output "a"*30 + "b"*40 + "\n" (71 chars): head 5, tail 6 ("bbbbb\n"), 60 cut.
   EXPECT_NE(tr[0].text.find("```output\naaaaa...[truncated 60 chars]...bbbbb\n```\n"), std::string::npos) << tr[0].text;
 }

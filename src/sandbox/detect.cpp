@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -114,7 +115,8 @@ std::string isolation_report() {
     << "  ipc namespace:              " << yes(c.ipc_ns) << "\n"
     << "  uts namespace:              " << yes(c.uts_ns) << "\n"
     << "  cgroup namespace:           " << yes(c.cgroup_ns) << "\n"
-    << "  unprivileged uid 65534:     " << yes(c.setuid_nobody || !c.root) << "\n"
+    << "  unprivileged uid 65534:     "
+    << (c.root ? yes(c.setuid_nobody) : "NO (not root: runs are the invoking user, every capability dropped)") << "\n"
     << "  seccomp filter:             " << yes(c.seccomp) << " (" << seccomp_summary() << ")\n"
     << "  cgroup v1 pids:             " << yes(c.cgroup_pids) << (c.cgroup_pids ? " " + c.cgroup_pids_base : "") << "\n"
     << "  cgroup v1 memory:           " << yes(c.cgroup_memory) << (c.cgroup_memory ? " " + c.cgroup_memory_base : "")
@@ -129,24 +131,27 @@ std::string isolation_report() {
 std::string isolation_level() {
   using namespace sandbox_detail;
   const Caps& c = caps();
+  // As Worker::spawn decides: the namespaces are used only all together, and
+  // PREFOPT_SANDBOX_NAMESPACES=0 turns them off.
+  const char* env = std::getenv("PREFOPT_SANDBOX_NAMESPACES");
+  const bool full_ns = !(env && std::string(env) == "0") && c.pid_ns && c.net_ns && c.mount_ns && c.ipc_ns && c.uts_ns;
+  const bool userns = full_ns && c.user_ns;
   std::string ns;
   auto add = [&](bool b, const char* n) {
     if (b) ns += (ns.empty() ? "" : ",") + std::string(n);
   };
-  add(c.user_ns, "user");
-  add(c.pid_ns, "pid");
-  add(c.net_ns, "net");
-  add(c.mount_ns, "mount");
-  add(c.ipc_ns, "ipc");
-  add(c.uts_ns, "uts");
-  add(c.cgroup_ns, "cgroup");
-  bool full_ns = c.pid_ns && c.net_ns && c.mount_ns && c.ipc_ns && c.uts_ns;
+  add(userns, "user");
+  for (const char* n : {"pid", "net", "mount", "ipc", "uts"}) add(full_ns, n);
+  add(full_ns && c.cgroup_ns, "cgroup");
   std::string cg;
   if (c.cgroup_pids) cg += "pids";
   if (c.cgroup_memory) cg += cg.empty() ? "memory" : ",memory";
-  std::string s = (full_ns && c.user_ns && c.seccomp) ? "full" : (full_ns ? "partial" : "degraded");
+  std::string s = (userns && c.seccomp) ? "full" : (full_ns ? "partial" : "degraded");
   s += " ns=" + (ns.empty() ? std::string("none") : ns);
-  s += " uid=65534 rootfs=ro tmpfs-workdir";
+  // The run's uid: 65534 as root; else root of the worker's user namespace
+  // (the invoking user outside, no capabilities), or the invoking user itself.
+  const long uid = c.root ? 65534L : (userns ? 0L : static_cast<long>(geteuid()));
+  s += " uid=" + std::to_string(uid) + (full_ns ? " rootfs=ro tmpfs-workdir" : " rootfs=host host-workdir");
   s += std::string(" seccomp=") + (c.seccomp ? "on" : "off");
   s += " cgroup=" + (cg.empty() ? std::string("none") : cg);
   return s;

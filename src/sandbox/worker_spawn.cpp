@@ -9,6 +9,7 @@
 //
 // Between clone() and exec() the child of a possibly multi-threaded process
 // only makes system calls on strings prepared beforehand (no allocation).
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
@@ -24,6 +25,7 @@
 
 #include <cerrno>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -423,7 +425,7 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
   if (namespaces && c.cgroup_ns) ns += ",cgroup";
   isolation_ = std::string(namespaces ? (userns && !bpf.empty() ? "full" : "partial") : "degraded") + " ns=" + ns +
                " uid=" + std::to_string(run_uid) + (namespaces ? " rootfs=ro" : " rootfs=host") +
-               " tmpfs-workdir seccomp=" + (bpf.empty() ? "off" : "on") + " cgroup=" + (cg.empty() ? "none" : cg);
+               (namespaces ? " tmpfs-workdir" : " host-workdir") + " seccomp=" + (bpf.empty() ? "off" : "on") + " cgroup=" + (cg.empty() ? "none" : cg);
   return true;
 }
 
@@ -448,10 +450,56 @@ bool Worker::spawn(std::string* err) {
   return false;
 }
 
+namespace {
+
+// Every live (not zombie) descendant of `root`, read from /proc.
+std::vector<pid_t> live_descendants(pid_t root) {
+  std::vector<std::pair<pid_t, pid_t>> procs;  // pid, ppid
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
+      if (pid <= 0) continue;
+      char path[64], buf[512];
+      std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      ssize_t n = read(fd, buf, sizeof buf - 1);
+      close(fd);
+      if (n <= 0) continue;
+      buf[n] = '\0';
+      const char* rp = std::strrchr(buf, ')');  // "pid (comm) S ppid ..."
+      char state = 0;
+      int ppid = 0;
+      if (!rp || std::sscanf(rp + 1, " %c %d", &state, &ppid) != 2 || state == 'Z' || state == 'X') continue;
+      procs.push_back({pid, static_cast<pid_t>(ppid)});
+    }
+    closedir(d);
+  }
+  std::vector<pid_t> out{root};
+  for (size_t i = 0; i < out.size(); ++i)
+    for (auto& [pid, ppid] : procs)
+      if (ppid == out[i]) out.push_back(pid);
+  out.erase(out.begin());
+  return out;
+}
+
+}  // namespace
+
 void Worker::kill_zygote() {
   if (zpid_ > 0) {
+    if (!isolation_.empty() && isolation_.rfind("degraded", 0) == 0) {
+      // No pid namespace to take the tree down with the zygote: kill its
+      // descendants first, while it is alive as their child subreaper (every
+      // orphan of the run is re-parented to it, so the scan sees them all).
+      for (int round = 0; round < 1000; ++round) {
+        std::vector<pid_t> d = live_descendants(zpid_);
+        if (d.empty()) break;
+        for (pid_t p : d) kill(p, SIGKILL);
+        usleep(1000);
+      }
+      kill(-zpid_, SIGKILL);
+    }
     kill(zpid_, SIGKILL);
-    if (!isolation_.empty() && isolation_.rfind("degraded", 0) == 0) kill(-zpid_, SIGKILL);
     while (waitpid(zpid_, nullptr, 0) < 0 && errno == EINTR) {
     }
   }

@@ -12,7 +12,9 @@
 //                  and len_code + len_test bytes (UTF-8). mode: p = program, t = code+tests.
 //   zygote -> C++  "D <wait status> <cpu ms>\n" after the run's process was
 //                  reaped and every other process of the worker's pid
-//                  namespace was killed and reaped (kill(-1) from its pid 1),
+//                  namespace was killed and reaped (kill(-1) from its pid 1;
+//                  without a pid namespace: the run's process group and every
+//                  process re-parented to the zygote, a child subreaper),
 //                  then it wipes /tmp and /dev/shm and reads the next request.
 // The zygote sits in the worker's pids and memory cgroups (placed there by
 // the C++ side), so its runs are born in them.
@@ -32,7 +34,7 @@
 namespace prefopt::sandbox_detail {
 
 extern const char* const kZygoteSource = R"PY(
-import builtins, ctypes, gc, os, resource, socket, sys, traceback, types, linecache
+import builtins, ctypes, gc, os, resource, socket, sys, time, traceback, types, linecache
 # What HumanEval/MBPP-style programs import most, loaded once here instead of
 # in every run. Nothing seeded per process (random, tempfile, uuid): a forked
 # copy would repeat the same stream in every run.
@@ -63,6 +65,11 @@ def _main():
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
     fprog = SockFprog(len(bpf) // 8, ctypes.cast(bpf_buf, ctypes.c_void_p))
+    # Without a pid namespace (degraded mode) the zygote is a child subreaper:
+    # a process of the run whose parent died (a setsid daemon) is re-parented
+    # here, where _sweep finds and kills it.
+    if os.getpid() != 1 and libc.prctl(36, 1, 0, 0, 0) != 0:   # PR_SET_CHILD_SUBREAPER
+        raise OSError(ctypes.get_errno(), "child subreaper")
     # no_new_privs and the seccomp filter are installed here, once: every run
     # inherits them (the zygote itself needs nothing the filter denies).
     if libc.prctl(38, 1, 0, 0, 0) != 0:                       # PR_SET_NO_NEW_PRIVS
@@ -161,22 +168,60 @@ def _main():
 def _sweep(pid):
     # Nothing of the run may outlive it. As pid 1 of the worker's pid namespace
     # the zygote's kill(-1) reaches exactly the processes of this namespace
-    # (orphans such as setsid daemons were re-parented to us); without a pid
-    # namespace only the run's process group can be reached.
-    for _ in range(1000):
-        try:
-            if os.getpid() == 1:
+    # (orphans such as setsid daemons were re-parented to us).
+    if os.getpid() == 1:
+        for _ in range(1000):
+            try:
                 os.kill(-1, 9)
-            else:
-                os.killpg(pid, 9)
+            except OSError:
+                pass
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                return
+        return
+    # Without a pid namespace: the run's process group, then every child of
+    # ours (the zygote is a child subreaper, so each process of the run whose
+    # parent died is one), until we have no child left. No blocking wait: a
+    # process still being re-parented to us would stall it.
+    for _ in range(100000):
+        try:
+            os.killpg(pid, 9)
         except OSError:
             pass
+        for c in _children():
+            try:
+                os.kill(c, 9)
+            except OSError:
+                pass
         try:
             while os.waitpid(-1, os.WNOHANG)[0] > 0:
                 pass
-            os.waitpid(-1, 0)
         except ChildProcessError:
             return
+        time.sleep(0.001)
+
+def _children():
+    me = os.getpid()
+    try:
+        with open("/proc/%d/task/%d/children" % (me, me)) as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        pass
+    out = []                                 # no CONFIG_PROC_CHILDREN: scan /proc
+    for n in os.listdir("/proc"):
+        if not n.isdigit():
+            continue
+        try:
+            with open("/proc/" + n + "/stat", "rb") as f:
+                st = f.read()
+            if int(st[st.rindex(b")") + 2:].split()[1]) == me:
+                out.append(int(n))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
 
 def _wipe(top):
     try:

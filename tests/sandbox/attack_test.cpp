@@ -12,8 +12,12 @@
 
 #include <signal.h>
 
+#include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/fs.h"
 #include "sandbox/sandbox.h"
@@ -47,6 +51,13 @@ void expect_contained(const RunResult& r, const std::string& what) {
     EXPECT_EQ(o.verdict, Verdict::PASSED) << what << ": harness broken afterwards: " << o.detail << o.stderr_text;
     EXPECT_EQ(o.stdout_text, "ok\n");
   }
+}
+
+std::string read_file_or_empty(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 RunResult run(const std::string& program, Limits l = quick()) { return pool().run(program, l); }
@@ -354,6 +365,77 @@ TEST(SandboxDegraded, WithoutNamespacesStillJudgesAndSaysSo) {
     EXPECT_EQ(who.stdout_text, "65534\n");
     auto surv = run_survivors();
     EXPECT_TRUE(surv.empty()) << describe(surv);
+    // The level predicted for this setting says what the runs get.
+    const std::string lvl = isolation_level();
+    EXPECT_EQ(lvl.rfind("degraded ns=none", 0), 0u) << lvl;
+    EXPECT_NE(lvl.find("rootfs=host host-workdir"), std::string::npos) << lvl;
+    EXPECT_NE(ok.isolation.find("rootfs=host host-workdir"), std::string::npos) << ok.isolation;
+    // Without a pid namespace nothing takes the tree down with the zygote:
+    // a setsid daemon (it leaves the run's process group and is re-parented
+    // away from the run) must still be killed, after a normal end and after
+    // a timeout; it keeps the output pipes open, so it must not stall the run.
+    const std::string daemon =
+        "import os, time\npid = os.fork()\nif pid == 0:\n    os.setsid()\n    if os.fork() > 0:\n        os._exit(0)\n"
+        "    print('daemon', os.getpid(), flush=True)\n    while True:\n        time.sleep(0.05)\n"
+        "os.waitpid(pid, 0)\ntime.sleep(0.3)\nprint('run', os.getpid(), flush=True)\n";
+    auto pids_in = [](const std::string& out) {
+      std::vector<int> v;
+      for (const char* key : {"daemon ", "run "}) {
+        size_t at = out.find(key);
+        if (at != std::string::npos) v.push_back(std::atoi(out.c_str() + at + std::strlen(key)));
+      }
+      return v;
+    };
+    auto alive = [](int pid) {
+      std::string st = read_file_or_empty("/proc/" + std::to_string(pid) + "/stat");
+      size_t rp = st.rfind(')');
+      return rp != std::string::npos && rp + 2 < st.size() && st[rp + 2] != 'Z' && st[rp + 2] != 'X';
+    };
+    RunResult d = p.run(daemon, quick());
+    EXPECT_EQ(d.verdict, Verdict::PASSED) << d.detail << d.stderr_text;
+    ASSERT_EQ(pids_in(d.stdout_text).size(), 2u) << d.stdout_text;
+    for (int pid : pids_in(d.stdout_text)) EXPECT_FALSE(alive(pid)) << "pid " << pid << " outlived its run";
+    Limits l2 = quick();
+    l2.wall_seconds = 1.5;
+    RunResult t = p.run(daemon + "while True:\n    time.sleep(0.05)\n", l2);
+    EXPECT_EQ(t.verdict, Verdict::TIMEOUT) << t.detail;
+    ASSERT_EQ(pids_in(t.stdout_text).size(), 2u) << t.stdout_text;
+    for (int pid : pids_in(t.stdout_text)) EXPECT_FALSE(alive(pid)) << "pid " << pid << " outlived its run";
+    RunResult after = p.run("print('ok')\n", quick());
+    EXPECT_EQ(after.verdict, Verdict::PASSED) << after.detail;
   }
   unsetenv("PREFOPT_SANDBOX_NAMESPACES");
+}
+
+TEST(SandboxTranscript, ToolRunnerShowsWhatAnInterpreterWould) {
+  // The tool-call loop's runner: full isolation, stdout and stderr in order in
+  // one stream, the program's own line numbers, a closing line for a stop.
+  EXPECT_EQ(run_python_transcript("print(2+3)\n"), "5\n");
+  EXPECT_EQ(run_python_transcript("import os\nprint(os.getuid())\n"), "65534\n");
+  EXPECT_EQ(run_python_transcript("import sys\nprint('a')\nprint('b', file=sys.stderr)\nprint('c')\n"), "a\nb\nc\n");
+  std::string tb = run_python_transcript("x = 1\nraise ValueError('boom')\n");
+  EXPECT_NE(tb.find("line 2"), std::string::npos) << tb;
+  EXPECT_NE(tb.find("ValueError: boom\n"), std::string::npos) << tb;
+  EXPECT_EQ(run_python_transcript("import socket\ntry:\n  socket.create_connection(('127.0.0.1', 22), timeout=1)\n"
+                                  "  print('connected')\nexcept OSError:\n  print('blocked')\n"),
+            "blocked\n");
+  Limits l = quick();
+  l.wall_seconds = 1;
+  std::string t = run_python_transcript(
+      "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('start', flush=True)\nwhile True: pass\n", l);
+  EXPECT_EQ(t, "start\nTimeoutError: the program ran longer than 1 s\n");
+  Limits cap = quick();
+  cap.output_bytes = 1000;
+  std::string big = run_python_transcript("print('x' * 100000)\n", cap);
+  EXPECT_EQ(big, std::string(1000, 'x') + "\n...[output truncated]\n");
+  RunResult crashed;
+  crashed.verdict = Verdict::CRASHED;
+  crashed.detail = "killed by signal SIGSEGV";
+  crashed.stdout_text = "partial";
+  EXPECT_EQ(transcript_text(crashed, quick()), "partial\nCrashed: killed by signal SIGSEGV\n");
+  RunResult infra;
+  infra.detail = "the sandbox worker died without a report";
+  EXPECT_EQ(transcript_text(infra, quick()), "SandboxError: the sandbox worker died without a report\n");
+  auto surv = run_survivors();
+  EXPECT_TRUE(surv.empty()) << describe(surv);
 }

@@ -25,6 +25,7 @@
 #include "pipeline/loop.h"
 #include "pipeline/report.h"
 #include "pipeline/task.h"
+#include "generate/tool_loop.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
 
@@ -35,14 +36,18 @@ struct DemoArgs {
   std::string out = "demo-out", method = "dpo";
   uint64_t seed = 0;
   bool quick = false;
-  int rounds = 2, sft_steps = 0, n_samples = 8;
+  int rounds = 2, sft_steps = 0, n_samples = 8, eval_n = 8;
   double learning_rate = 0, beta = 0.1, rpo_alpha = 1.0;
+  std::string tools;
+  bool mask_tools = true;
 };
 
 void run_demo(const DemoArgs& a) {
   const double t0 = now_seconds();
   configure_threads(kRecommendedAtenThreads);
   const std::string& out = a.out;
+  if (!a.tools.empty() && a.tools != "python") fail("--tools", "unknown tool \"" + a.tools + "\"", "the only tool is python");
+  const bool tools = !a.tools.empty();
   make_dirs(out);
   // Sizes: the full run fits in ~10 minutes on 2 cores, --quick in ~1.
   const size_t n_train = a.quick ? 300 : 3000, n_held = a.quick ? 32 : 100, n_pref = a.quick ? 48 : 512;
@@ -51,18 +56,26 @@ void run_demo(const DemoArgs& a) {
   std::vector<pipeline::LoopProblem> train, held, pref;
   for (size_t i = 0; i < splits.train.size(); ++i) {
     auto& t = splits.train[i];
-    train.push_back({"train-" + std::to_string(i), pipeline::task_prompt(t), std::to_string(t.answer), t.solution});
+    train.push_back({"train-" + std::to_string(i), pipeline::task_prompt(t), std::to_string(t.answer), t.solution, {}});
+    if (tools)  // the worked solution calls Python: code, its printed output (a tool turn), the answer
+      train.back().gold_segments = {{pipeline::tool_solution_code(t), false},
+                                    {observation_text(std::to_string(t.answer)), true},
+                                    {"#### " + std::to_string(t.answer), false}};
   }
   for (size_t i = 0; i < splits.held_out.size(); ++i) {
     auto& t = splits.held_out[i];
-    held.push_back({"held-" + std::to_string(i), pipeline::task_prompt(t), std::to_string(t.answer), t.solution});
+    held.push_back({"held-" + std::to_string(i), pipeline::task_prompt(t), std::to_string(t.answer), t.solution, {}});
   }
   pref.assign(train.begin(), train.begin() + std::min(train.size(), n_pref));
 
   std::vector<std::string> corpus;
-  for (auto& p : train) corpus.push_back(p.prompt + p.gold_solution);
+  for (auto& p : train) {
+    std::string text = p.prompt + p.gold_solution;
+    for (auto& seg : p.gold_segments) text += seg.first;
+    corpus.push_back(text);
+  }
   info("demo: training a byte-level BPE tokenizer on {} problems", corpus.size());
-  Tokenizer tok = train_bpe(corpus, 400, {"<|endoftext|>"});
+  Tokenizer tok = train_bpe(corpus, 400, {"<|endoftext|>"}, /*split_digits=*/true);
   const int32_t eos = *tok.token_to_id("<|endoftext|>");
   const std::string tok_dir = out + "/tokenizer";
   tok.save_pretrained(tok_dir);
@@ -80,12 +93,7 @@ void run_demo(const DemoArgs& a) {
     ex.line = sft.rows.size() + 1;
     auto e = tok.encode(p.prompt);
     ex.prompt.assign(e.begin(), e.end());
-    Completion c;
-    auto s = tok.encode(p.gold_solution);
-    c.ids.assign(s.begin(), s.end());
-    c.ids.push_back(eos);
-    c.mask.assign(c.ids.size(), 1);
-    ex.completions.push_back(std::move(c));
+    ex.completions.push_back(pipeline::gold_completion(tok, p, eos, a.mask_tools));
     sft.rows.push_back(std::move(ex));
   }
   sft.hash = fmt::format("demo-sft-{}-{}", a.seed, n_train);
@@ -104,7 +112,9 @@ void run_demo(const DemoArgs& a) {
 
   pipeline::LoopOptions o;
   o.out_dir = out, o.seed = a.seed, o.method = a.method, o.rounds = a.rounds, o.grader = "gsm8k";
-  o.n_samples = a.n_samples, o.eval_n = 8, o.max_new_tokens = 48, o.temperature = 1.0, o.eos_id = eos;
+  o.n_samples = a.n_samples, o.eval_n = a.eval_n, o.max_new_tokens = tools ? 64 : 48, o.temperature = 1.0, o.eos_id = eos;
+  o.tools = tools, o.max_tool_calls = 2;
+  o.train.mask_tool_observations = a.mask_tools;
   // Preference rounds: the reference is the previous round's model; NLL on
   // chosen (RPO) keeps the likelihood of correct answers from collapsing
   // (see docs/experiments.md and ../shared/design/DEMO-NOTES.md).
@@ -138,7 +148,7 @@ void run_demo(const DemoArgs& a) {
                   "demo: the reloaded model or tokenizer differs from the saved one");
   }
   const double secs = now_seconds() - t0;
-  nlohmann::json summary = {{"seed", a.seed}, {"method", a.method}, {"tools", false}, {"quick", a.quick},
+  nlohmann::json summary = {{"seed", a.seed}, {"method", a.method}, {"tools", tools}, {"mask_tool_observations", a.mask_tools}, {"quick", a.quick},
                             {"seconds", secs}, {"rounds", rounds}};
   atomic_write(out + "/summary.json", summary.dump(2) + "\n");
   std::string report = pipeline::write_report(out);
@@ -149,9 +159,9 @@ void run_demo(const DemoArgs& a) {
               static_cast<unsigned long long>(a.seed), a.method.c_str(), 100 * p0, 100 * p1, a.rounds,
               100 * (p1 - p0), held.size(), secs, report.c_str());
   for (auto& r : rounds)
-    std::printf("  %-7s pass@1 %.3f  pass@8 %.3f  greedy %.3f  rows %lld  steps %lld\n",
+    std::printf("  %-7s pass@1 %.3f  pass@max-k %.3f  greedy %.3f  rows %lld  steps %lld\n",
                 r["name"].get<std::string>().c_str(), r["pass_at_k"]["1"].get<double>(),
-                r["pass_at_k"]["8"].get<double>(), r["greedy_accuracy"].get<double>(),
+                r["pass_at_k"][std::to_string(a.eval_n)].get<double>(), r["greedy_accuracy"].get<double>(),
                 static_cast<long long>(r["pairs"].get<int64_t>()), static_cast<long long>(r["train_steps"].get<int64_t>()));
 }
 
@@ -284,11 +294,31 @@ void register_pipeline(CLI::App& app) {
   cmd->add_option("--rounds", a->rounds, "preference rounds after SFT");
   cmd->add_option("--sft-steps", a->sft_steps, "SFT steps (default 700, --quick 60)");
   cmd->add_option("--n", a->n_samples, "samples per training prompt in each round");
+  cmd->add_option("--eval-n", a->eval_n, "samples per held-out problem for pass@k (k = 1, 2, 4, ..., eval-n)");
   cmd->add_option("--learning_rate", a->learning_rate, "preference learning rate (default 1e-4)");
   cmd->add_option("--beta", a->beta, "preference beta");
   cmd->add_option("--rpo_alpha", a->rpo_alpha, "NLL-on-chosen weight for dpo (0 = plain DPO)");
   cmd->add_flag("--quick", a->quick, "a short run (~1 minute)");
+  cmd->add_option("--tools", a->tools, "python: worked solutions and samples call Python (the tool-call loop, "
+                                       "code in the sandbox); trains M-DPO / M-KTO");
+  cmd->add_option("--mask-tool-observations", a->mask_tools,
+                  "true (M-DPO: tool outputs never count in the loss) or false (for the comparison)");
   cmd->callback([a] { run_demo(*a); });
+
+  auto cmp = std::make_shared<std::pair<std::string, std::vector<std::string>>>();
+  auto* cr = app.add_subcommand("compare-runs", "Markdown table (stdout) and an SVG of pass@k curves comparing demo "
+                                                "or iterate output directories: LABEL=DIR ...");
+  cr->add_option("--svg", cmp->first, "where the pass@k picture goes")->required();
+  cr->add_option("runs", cmp->second, "LABEL=DIR pairs")->required();
+  cr->callback([cmp] {
+    std::vector<std::pair<std::string, std::string>> ld;
+    for (auto& r : cmp->second) {
+      auto eq = r.find('=');
+      if (eq == std::string::npos || eq == 0) fail(r, "expected LABEL=DIR", "e.g. dpo=runs/dpo");
+      ld.push_back({r.substr(0, eq), r.substr(eq + 1)});
+    }
+    std::printf("%s", pipeline::compare_runs_markdown(ld, cmp->first).c_str());
+  });
 
   auto ia = std::make_shared<IterateArgs>();
   auto* it = app.add_subcommand("iterate", "The loop for your own HF model and prompts (GSM8K / MATH JSONL): rounds of "

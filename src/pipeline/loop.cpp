@@ -8,6 +8,9 @@
 #include "core/log.h"
 #include "data/dataset.h"
 #include "generate/sampler.h"
+#include "generate/tool_loop.h"
+#include "sandbox/sandbox.h"
+#include "tokenizer/chat_template.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
@@ -40,18 +43,74 @@ std::string decode(const Tokenizer& tok, const std::vector<int64_t>& ids) {
   return tok.decode(std::vector<int32_t>(ids.begin(), ids.end()), true);
 }
 
+// One generated completion: ids, per-token roles (Assistant / Tool) and text.
+struct Gen {
+  std::vector<int64_t> ids;
+  std::vector<uint8_t> roles;
+  std::string text;
+};
+
+// n completions per prompt: plain sampling (one shared prefill per prompt),
+// or the tool-call loop with code run in the sandbox.
+std::vector<std::vector<Gen>> generate(const CausalLM& model, const Tokenizer& tok,
+                                       const std::vector<std::vector<int64_t>>& prompts, int n, double temperature,
+                                       uint64_t seed, const LoopOptions& o) {
+  at::NoGradGuard ng;
+  SamplingParams sp;
+  sp.n = n, sp.temperature = temperature, sp.top_p = o.top_p, sp.max_new_tokens = o.max_new_tokens, sp.seed = seed;
+  if (o.eos_id >= 0) sp.eos_ids = {o.eos_id};
+  std::vector<std::vector<Gen>> out(prompts.size());
+  if (!o.tools) {
+    auto got = sample(model, prompts, sp);
+    for (size_t i = 0; i < prompts.size(); ++i)
+      for (auto& s : got[i]) {
+        Gen g;
+        g.ids = s.ids;
+        g.roles.assign(g.ids.size(), static_cast<uint8_t>(Role::Assistant));
+        g.text = decode(tok, s.ids);
+        out[i].push_back(std::move(g));
+      }
+    return out;
+  }
+  std::vector<std::vector<int64_t>> rows;
+  for (auto& p : prompts)
+    for (int j = 0; j < n; ++j) rows.push_back(p);
+  ToolLoopParams tp;
+  tp.max_tool_calls = o.max_tool_calls, tp.max_new_tokens = o.max_new_tokens;
+  Limits lim;
+  lim.wall_seconds = 5, lim.cpu_seconds = 5;
+  auto tr = run_tool_loop(rows, make_sampling_policy(model, tok, sp),
+                          [&](const std::string& prog) { return run_python_transcript(prog, lim); }, tok, tp);
+  for (size_t r = 0; r < tr.size(); ++r) out[r / n].push_back({tr[r].ids, tr[r].roles, tr[r].text});
+  return out;
+}
+
+Completion to_completion(const Gen& g, bool mask_tools) {
+  Completion c;
+  c.ids.assign(g.ids.begin(), g.ids.end());
+  for (auto r : g.roles)
+    c.mask.push_back(r == static_cast<uint8_t>(Role::Assistant) || (!mask_tools && r == static_cast<uint8_t>(Role::Tool)));
+  return c;
+}
+
 }  // namespace
+
+Completion gold_completion(const Tokenizer& tok, const LoopProblem& p, int64_t eos, bool mask_tools) {
+  Completion c;
+  auto add = [&](const std::string& text, bool tool) {
+    for (auto id : tok.encode(text)) c.ids.push_back(id), c.mask.push_back(!tool || !mask_tools);
+  };
+  if (p.gold_segments.empty()) add(p.gold_solution, false);
+  for (auto& [text, tool] : p.gold_segments) add(text, tool);
+  if (eos >= 0) c.ids.push_back(static_cast<int32_t>(eos)), c.mask.push_back(1);
+  return c;
+}
 
 EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vector<LoopProblem>& problems,
                     const LoopOptions& o, uint64_t seed) {
-  at::NoGradGuard ng;
   EvalResult r;
   r.n = o.eval_n;
   auto prompts = encode_prompts(tok, problems);
-  SamplingParams sp;
-  sp.n = o.eval_n, sp.temperature = o.temperature, sp.top_p = o.top_p, sp.max_new_tokens = o.max_new_tokens;
-  sp.seed = seed;
-  if (o.eos_id >= 0) sp.eos_ids = {o.eos_id};
   std::map<std::string, ProblemCounts> counts;
   r.per_problem = nlohmann::json::object();
   // in slices, so the progress line moves
@@ -61,17 +120,17 @@ EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vect
   for (size_t a = 0; a < problems.size(); a += slice) {
     const size_t b = std::min(problems.size(), a + slice);
     std::vector<std::vector<int64_t>> part(prompts.begin() + a, prompts.begin() + b);
-    auto samples = sample(model, part, sp);
-    auto greedy = greedy_generate(model, part, o.max_new_tokens, sp.eos_ids);
+    auto samples = generate(model, tok, part, o.eval_n, o.temperature, seed + a, o);
+    auto greedy = generate(model, tok, part, 1, 0.0, seed, o);
     long toks = 0;
     for (size_t i = a; i < b; ++i) {
       auto& pc = counts[problems[i].id];
       for (auto& s : samples[i - a]) {
         pc.n++;
-        pc.c += correct(o, decode(tok, s.ids), problems[i].answer);
+        pc.c += correct(o, s.text, problems[i].answer);
         toks += static_cast<long>(s.ids.size());
       }
-      greedy_ok += correct(o, decode(tok, greedy[i - a]), problems[i].answer);
+      greedy_ok += correct(o, greedy[i - a][0].text, problems[i].answer);
       r.per_problem[problems[i].id] = {{"n", pc.n}, {"c", pc.c}};
     }
     prog.update(static_cast<long>(b), "", toks);
@@ -106,18 +165,14 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     const std::string dir = o.out_dir + "/" + name;
     remove_all(dir);
     make_dirs(dir);
-    // 1. sample n per training prompt (one shared prefill per prompt) and grade
-    SamplingParams sp;
-    sp.n = o.n_samples, sp.temperature = o.temperature, sp.top_p = o.top_p, sp.max_new_tokens = o.max_new_tokens;
-    sp.seed = o.seed * 1000003ull + static_cast<uint64_t>(r);
-    if (o.eos_id >= 0) sp.eos_ids = {o.eos_id};
-    std::vector<std::vector<Sample>> samples;
+    // 1. sample n per training prompt (one shared prefill per prompt; the tool loop with --tools) and grade
+    std::vector<std::vector<Gen>> samples;
     {
-      at::NoGradGuard ng;
       Progress prog(name + " sampling", static_cast<long>(train.size()));
       for (size_t a = 0; a < train.size(); a += 16) {
         const size_t b = std::min(train.size(), a + 16);
-        auto part = sample(*model, std::vector<std::vector<int64_t>>(prompts.begin() + a, prompts.begin() + b), sp);
+        auto part = generate(*model, tok, std::vector<std::vector<int64_t>>(prompts.begin() + a, prompts.begin() + b),
+                             o.n_samples, o.temperature, o.seed * 1000003ull + static_cast<uint64_t>(r) * 7919 + a, o);
         long toks = 0;
         for (auto& v : part) {
           for (auto& s : v) toks += static_cast<long>(s.ids.size());
@@ -136,7 +191,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       for (size_t j = 0; j < samples[i].size(); ++j) {
         GradedSample g;
         g.completion = static_cast<int64_t>(j);  // an index into samples[i]
-        g.correct = correct(o, decode(tok, samples[i][j].ids), train[i].answer);
+        g.correct = correct(o, samples[i][j].text, train[i].answer);
         g.score = g.correct;
         n_correct += g.correct, ++n_total;
         ps.samples.push_back(g);
@@ -148,24 +203,24 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     ds.path = dir + "/pairs.jsonl";
     ds.kind = kind;
     std::vector<nlohmann::json> rows;
-    auto comp = [&](size_t i, size_t j) {
-      Completion c;
-      c.ids.assign(samples[i][j].ids.begin(), samples[i][j].ids.end());
-      c.mask.assign(c.ids.size(), 1);
-      return c;
-    };
+    const bool mask_tools = o.train.mask_tool_observations;
+    auto comp = [&](size_t i, size_t j) { return to_completion(samples[i][j], mask_tools); };
+    auto mask_json = [](const Completion& c) { return nlohmann::json(c.mask); };
     auto ids_json = [](const std::vector<int32_t>& v) { return nlohmann::json(v); };
     if (kind == DataKind::Unpaired) {
       for (auto& u : unpaired_rows(graded)) {
         size_t i = u.prompt.get<size_t>(), j = u.completion.get<size_t>();
-        if (samples[i][j].ids.empty()) continue;
+        if (samples[i][j].ids.empty() || std::count(samples[i][j].roles.begin(), samples[i][j].roles.end(),
+                                                     static_cast<uint8_t>(Role::Assistant)) == 0)
+          continue;
         Example ex;
         ex.line = rows.size() + 1;
         ex.prompt.assign(prompts[i].begin(), prompts[i].end());
         ex.completions.push_back(comp(i, j));
         ex.label = u.label;
         rows.push_back({{"prompt", train[i].prompt}, {"completion", samples[i][j].text}, {"label", u.label},
-                        {"prompt_input_ids", ids_json(ex.prompt)}, {"completion_input_ids", ids_json(ex.completions[0].ids)}});
+                        {"prompt_input_ids", ids_json(ex.prompt)}, {"completion_input_ids", ids_json(ex.completions[0].ids)},
+                        {"completion_loss_mask", mask_json(ex.completions[0])}});
         ds.rows.push_back(std::move(ex));
       }
     } else {
@@ -182,13 +237,11 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
                               {"rejected", samples[i][l].text},
                               {"prompt_input_ids", ids_json(ex.prompt)},
                               {"chosen_input_ids", ids_json(ex.completions[0].ids)},
-                              {"rejected_input_ids", ids_json(ex.completions[1].ids)}};
+                              {"rejected_input_ids", ids_json(ex.completions[1].ids)},
+                              {"chosen_loss_mask", mask_json(ex.completions[0])},
+                              {"rejected_loss_mask", mask_json(ex.completions[1])}};
         if (kind == DataKind::Triple) {  // the gold worked solution + EOS
-          auto g = tok.encode(train[i].gold_solution);
-          Completion gc;
-          gc.ids.assign(g.begin(), g.end());
-          if (o.eos_id >= 0) gc.ids.push_back(static_cast<int32_t>(o.eos_id));
-          gc.mask.assign(gc.ids.size(), 1);
+          Completion gc = gold_completion(tok, train[i], o.eos_id, mask_tools);
           row["reference"] = train[i].gold_solution;
           row["reference_input_ids"] = ids_json(gc.ids);
           ex.completions.push_back(std::move(gc));

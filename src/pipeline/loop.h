@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/dataset.h"
 #include "train/config.h"
 
 namespace prefopt {
@@ -36,6 +37,8 @@ struct LoopProblem {
   std::string prompt;         // the text the model continues
   std::string answer;         // the gold final answer (graded)
   std::string gold_solution;  // a worked solution (Triple-PO's gold; SFT)
+  // With tools: the gold as (text, is_tool_observation) segments, tokenized one by one.
+  std::vector<std::pair<std::string, bool>> gold_segments;
 };
 
 struct LoopOptions {
@@ -48,6 +51,11 @@ struct LoopOptions {
   int n_samples = 8, eval_n = 8, max_new_tokens = 48;
   double temperature = 1.0, top_p = 1.0;
   int64_t eos_id = -1;
+  // Multi-turn (--tools python): samples run the tool-call loop
+  // (generate/tool_loop.h, code in the sandbox); observation tokens are
+  // masked out of training when train.mask_tool_observations (M-DPO / M-KTO).
+  bool tools = false;
+  int max_tool_calls = 2;
   TrainConfig train;  // preference rounds (output_dir is set per round)
   int first_round = 1;  // resume: rounds before this one are done
   std::function<void(const nlohmann::json& entry)> on_round;  // called after each round
@@ -63,6 +71,10 @@ struct EvalResult {
 // Samples eval_n per problem (shared prefill) and a greedy answer; grades them.
 EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vector<LoopProblem>& problems,
                     const LoopOptions& o, uint64_t seed);
+
+// A problem's gold solution as a training completion (+ EOS): its
+// gold_segments (tool observations masked when mask_tools) or gold_solution.
+Completion gold_completion(const Tokenizer& tok, const LoopProblem& p, int64_t eos, bool mask_tools);
 
 // Writes DIR/<name>/passk.json and returns the summary.json entry of a round.
 nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_t pairs, int64_t steps,

@@ -132,4 +132,14 @@ int64_t recompute_answer(const TaskProblem& p) {
 
 std::string task_prompt(const TaskProblem& p) { return p.question + "\nAnswer: "; }
 
+std::string tool_solution_code(const TaskProblem& p) {
+  std::string code = "```python\n";
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    const Step& s = p.steps[i];
+    const std::string lhs = i == 0 ? std::to_string(s.lhs) : "x";
+    code += "x = " + lhs + " " + op_char(s.op) + " " + std::to_string(s.rhs) + "\n";
+  }
+  return code + "print(x)\n```";
+}
+
 }  // namespace prefopt::pipeline

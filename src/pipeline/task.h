@@ -42,4 +42,11 @@ int64_t recompute_answer(const TaskProblem& p);
 // prompt/completion pair.
 std::string task_prompt(const TaskProblem& p);
 
+// The tool-use form of the worked solution (issue #6 --tools python): a
+// Python block that computes the answer step by step and prints it, e.g.
+//   ```python\nx = 23 + 15\nx = x - 7\nprint(x)\n```
+// The tool loop then appends observation_text("31") and the model ends with
+// "#### 31".
+std::string tool_solution_code(const TaskProblem& p);
+
 }  // namespace prefopt::pipeline

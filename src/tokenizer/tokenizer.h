@@ -87,8 +87,11 @@ class Tokenizer {
 // frequent pair wins, ties broken by the smaller (left id, right id) pair. The vocabulary
 // is 256 byte tokens + merges + `special_tokens` (appended, special=true), total
 // `vocab_size`. The result saves to a valid tokenizer.json via save().
+// split_digits = true pre-tokenizes with Qwen2's pattern instead (every digit
+// its own pre-token, as Qwen2 and Llama-2 do), so numbers are spelled digit by
+// digit: what a small model needs to learn arithmetic.
 Tokenizer train_bpe(const std::vector<std::string>& corpus, int vocab_size,
-                    const std::vector<std::string>& special_tokens);
+                    const std::vector<std::string>& special_tokens, bool split_digits = false);
 
 // Prompt + completion encoded jointly (as TRL does for a pair). `boundary` = the number of
 // prompt tokens. If encode(prompt) is not a prefix of the joint ids, prefix_ok = false and

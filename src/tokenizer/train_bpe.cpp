@@ -15,11 +15,12 @@ namespace prefopt {
 
 Tokenizer make_tokenizer(std::shared_ptr<const TokenizerImpl> impl);
 
-Tokenizer train_bpe(const std::vector<std::string>& corpus, int vocab_size, const std::vector<std::string>& special_tokens) {
+Tokenizer train_bpe(const std::vector<std::string>& corpus, int vocab_size, const std::vector<std::string>& special_tokens,
+                    bool split_digits) {
   PREFOPT_CHECK(vocab_size >= 256 + int(special_tokens.size()),
                 "train_bpe: vocab_size {} is smaller than 256 bytes + {} special tokens\n  HINT: use e.g. 512..4096",
                 vocab_size, special_tokens.size());
-  Regex re(kGpt2Pattern);
+  Regex re(split_digits ? kQwen2Pattern : kGpt2Pattern);
   // Word counts (pre-tokens of the GPT-2 pattern), in first-seen order for determinism.
   std::unordered_map<std::string, size_t> index;
   std::vector<std::vector<int32_t>> words;
@@ -145,7 +146,14 @@ Tokenizer train_bpe(const std::vector<std::string>& corpus, int vocab_size, cons
   for (size_t i = 0; i < special_tokens.size(); ++i)
     added.push_back({{"id", int32_t(tokens.size() + i)}, {"content", special_tokens[i]}, {"special", true}});
   json pipe;
-  pipe["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+  if (split_digits)  // Qwen2's layout: a Split on its pattern, then bytes
+    pipe["pre_tokenizer"] = {
+        {"type", "Sequence"},
+        {"pretokenizers",
+         {{{"type", "Split"}, {"pattern", {{"Regex", kQwen2Pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
+          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", false}, {"use_regex", false}}}}};
+  else
+    pipe["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   pipe["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
   pipe["post_processor"] = nullptr;
   pipe["normalizer"] = nullptr;

@@ -64,3 +64,32 @@ TEST(TrainBpe, GsmDeterministicRoundTripReload) {
   EXPECT_EQ(d.encode(corpus[0]), a.encode(corpus[0]));
   remove_all(dir);
 }
+
+// split_digits: every digit is its own token (no merge can cross a digit
+// boundary), the rest still merges; save -> load keeps the encodings.
+TEST(TrainBpe, SplitDigits) {
+  std::vector<std::string> corpus;
+  for (int i = 0; i < 200; ++i) corpus.push_back("Tom has " + std::to_string(100 + i * 37) + " apples and 1234 pears.");
+  auto t = train_bpe(corpus, 400, {"<|endoftext|>"}, true);
+  auto ids = t.encode("Tom has 98765 apples.");
+  int digit_tokens = 0;
+  for (auto id : ids) {
+    std::string s = t.decode({id});
+    bool has_digit = s.find_first_of("0123456789") != std::string::npos;
+    if (has_digit) {
+      EXPECT_EQ(s.size(), 1u) << "token '" << s << "' holds more than one digit";
+      ++digit_tokens;
+    }
+  }
+  EXPECT_EQ(digit_tokens, 5);
+  EXPECT_LT(ids.size(), 12u);  // "Tom has" and " apples" still merged
+  auto plain = train_bpe(corpus, 400, {"<|endoftext|>"});
+  EXPECT_LT(plain.encode("Tom has 1234 pears.").size(), t.encode("Tom has 1234 pears.").size());
+  std::string dir = std::string(PREFOPT_BINARY_DIR) + "/tokenizer_split_digits." + std::to_string(getpid());
+  make_dirs(dir);
+  t.save(dir + "/t.json");
+  auto re = Tokenizer::load(dir + "/t.json");
+  for (auto& c : corpus) EXPECT_EQ(re.encode(c), t.encode(c));
+  EXPECT_EQ(re.decode(re.encode(corpus[3])), corpus[3]);
+  remove_all(dir);
+}

@@ -84,10 +84,17 @@ void run_grade(GradeKind kind, const std::string& input, const std::string& outp
 
 // ---- passk -----------------------------------------------------------------
 
+// A sandbox infrastructure failure (eval-code's verdict SANDBOX_ERROR) says
+// nothing about the model: such rows are left out of n (docs/sandbox.md).
+bool is_sandbox_error(const json& row) {
+  return row.contains("verdict") && row["verdict"].is_string() && row["verdict"] == "SANDBOX_ERROR";
+}
+
 // Problem id: task_id, problem_id, prompt_id, prompt_index or idx; success:
-// "passed" (bool) or "verdict" PASSED / CORRECT.
+// "passed" (bool) or "verdict" PASSED / CORRECT. SANDBOX_ERROR rows are skipped.
 std::map<std::string, ProblemCounts> read_results(const std::string& path) {
   std::map<std::string, ProblemCounts> m;
+  int64_t skipped = 0;
   for_each_jsonl(path, [&](const json& row, size_t line) {
     std::string id;
     for (const char* k : {"task_id", "problem_id", "prompt_id", "prompt_index", "idx"})
@@ -97,6 +104,10 @@ std::map<std::string, ProblemCounts> read_results(const std::string& path) {
       }
     if (id.empty())
       fail(where(path, line), "no problem id", "each line needs task_id, problem_id, prompt_id, prompt_index or idx");
+    if (is_sandbox_error(row)) {
+      ++skipped;
+      return;
+    }
     bool ok;
     if (row.contains("passed") && row["passed"].is_boolean()) ok = row["passed"];
     else if (row.contains("verdict") && row["verdict"].is_string())
@@ -107,7 +118,9 @@ std::map<std::string, ProblemCounts> read_results(const std::string& path) {
     pc.n++;
     pc.c += ok;
   });
-  if (m.empty()) fail(path, "no results", "the file has no JSON lines");
+  if (skipped)
+    warn("{}: {} rows with verdict SANDBOX_ERROR (infrastructure) left out of pass@k", path, skipped);
+  if (m.empty()) fail(path, "no results", "the file has no JSON lines (other than SANDBOX_ERROR rows)");
   return m;
 }
 
@@ -195,9 +208,14 @@ std::string prompt_key(const json& row) {
 std::vector<PromptSamples> read_graded_samples(const std::string& path) {
   std::vector<PromptSamples> groups;
   std::map<std::string, size_t> index;
+  int64_t skipped = 0;
   for_each_jsonl(path, [&](const json& row, size_t line) {
     const json& prompt = require_field(row, "prompt", path, line);
     const json& completion = require_field(row, "completion", path, line);
+    if (is_sandbox_error(row)) {  // neither correct nor incorrect: never a chosen or rejected response
+      ++skipped;
+      return;
+    }
     GradedSample s;
     s.completion = completion;
     if (row.contains("correct") && row["correct"].is_boolean()) s.correct = row["correct"];
@@ -223,6 +241,7 @@ std::vector<PromptSamples> read_graded_samples(const std::string& path) {
     }
     groups[it->second].samples.push_back(std::move(s));
   });
+  if (skipped) warn("{}: {} samples with verdict SANDBOX_ERROR (infrastructure) left out of the pairs", path, skipped);
   return groups;
 }
 

@@ -18,7 +18,7 @@ CodeTestRunner sandbox_code_test_runner(int workers, const Limits& limits) {
     for (size_t i = 0; i < results.size(); ++i) {
       if (results[i].verdict == Verdict::SANDBOX_ERROR)
         fail("DSTC execution", fmt::format("sandbox error on program {} (index code * tests + test): {}", i, results[i].detail),
-             "the sandbox could not run the program (infrastructure, not the model); see `prefopt info --system` "
+             "the sandbox could not run the program (infrastructure, not the model); see `prefopt sandbox-info` "
              "and docs/sandbox.md");
       pass[i] = results[i].verdict == Verdict::PASSED;
     }

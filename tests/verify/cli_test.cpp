@@ -36,6 +36,16 @@ TEST(VerifyCli, GradeAndPassk) {
   EXPECT_NE(t.find("       1  0.6250"), std::string::npos) << t;
   EXPECT_NE(t.find("       2  0.7500"), std::string::npos) << t;
   EXPECT_NE(t.find("       4  1.0000"), std::string::npos) << t;
+  // eval-code's SANDBOX_ERROR rows (passed: false) are the infrastructure's
+  // fault: left out of n, so the table is the same as without them.
+  std::string with_errors = rows;
+  for (const char* id : {"a", "b"})
+    with_errors += "{\"task_id\":\"" + std::string(id) + "\",\"verdict\":\"SANDBOX_ERROR\",\"passed\":false}\n";
+  prefopt::atomic_write("/tmp/prefopt_passk_err.jsonl", with_errors);
+  auto te = run("passk /tmp/prefopt_passk_err.jsonl --out ''");
+  EXPECT_NE(te.find("       1  0.6250"), std::string::npos) << te;
+  EXPECT_NE(te.find("       4  1.0000"), std::string::npos) << te;
+  EXPECT_EQ(te.find("       5 "), std::string::npos) << te;
 }
 
 TEST(VerifyCli, GradeMath) {
@@ -116,6 +126,17 @@ TEST(VerifyCli, Pairs) {
   auto rnd = nlohmann::json::parse(run("pairs --kind random --seed 3 --input /tmp/prefopt_samples.jsonl", &rc));
   EXPECT_TRUE(rnd["chosen"] == "r1" || rnd["chosen"] == "r3");
   EXPECT_TRUE(rnd["rejected"] == "r0" || rnd["rejected"] == "r2");
+  // A SANDBOX_ERROR sample is neither correct nor incorrect: never a rejected response.
+  std::string err_rows;
+  err_rows += nlohmann::json{{"prompt", "Q3"}, {"completion", "ok"}, {"verdict", "PASSED"}}.dump() + "\n";
+  err_rows += nlohmann::json{{"prompt", "Q3"}, {"completion", "infra"}, {"verdict", "SANDBOX_ERROR"}, {"passed", false}}
+                  .dump() + "\n";
+  prefopt::atomic_write("/tmp/prefopt_samples_err.jsonl", err_rows);
+  for (const char* kind : {"random", "best-worst"}) {
+    std::string got = run(std::string("pairs --kind ") + kind + " --input /tmp/prefopt_samples_err.jsonl", &rc);
+    EXPECT_EQ(rc, 0) << kind;
+    EXPECT_EQ(got.find("infra"), std::string::npos) << kind << ": " << got;
+  }
   // DSTC from a given matrix (the sandbox would compute it)
   nlohmann::json d = {{"prompt", "Write f."},
                       {"codes", {"def f(): return 1", "def f(): return 2"}},

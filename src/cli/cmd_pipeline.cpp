@@ -38,7 +38,7 @@ struct DemoArgs {
   bool quick = false;
   int rounds = 2, sft_steps = 0, n_samples = 8, eval_n = 8;
   double learning_rate = 0, beta = 0.1, rpo_alpha = 1.0;
-  std::string tools;
+  std::string tools, sft_from;
   bool mask_tools = true;
 };
 
@@ -104,7 +104,27 @@ void run_demo(const DemoArgs& a) {
   sc.save_steps = 0, sc.seed = static_cast<int64_t>(a.seed), sc.max_grad_norm = 1.0;
   remove_all(sc.output_dir);
   TrainSummary ss;
-  {
+  if (!a.sft_from.empty()) {
+    // Reuse the SFT stage of an earlier demo with the same seed and task (the
+    // experiments compare objectives from one SFT model).
+    const std::string src = a.sft_from + "/sft";
+    auto prev = nlohmann::json::parse(read_file(a.sft_from + "/summary.json"));
+    PREFOPT_CHECK(prev.value("seed", uint64_t{0}) == a.seed && prev.value("tools", false) == tools &&
+                      prev.value("quick", false) == a.quick,
+                  "--sft-from {}: made with another seed, --tools or --quick setting", a.sft_from);
+    model = CausalLM::from_pretrained(src);
+    PREFOPT_CHECK(Tokenizer::load(src).encode(train[0].prompt) == tok.encode(train[0].prompt),
+                  "--sft-from {}: its tokenizer differs from this run's", a.sft_from);
+    make_dirs(sc.output_dir);
+    for (const char* f : {"metrics.jsonl"})
+      if (file_exists(src + "/" + f)) atomic_write(sc.output_dir + "/" + f, read_file(src + "/" + f));
+    model->save_pretrained(sc.output_dir);
+    tok.save_pretrained(sc.output_dir);
+    const auto& r0 = prev["rounds"][0];
+    ss.steps = r0.value("train_steps", int64_t{0});
+    ss.first_loss = r0.value("sft_loss_first", 0.0), ss.last_loss = r0.value("sft_loss_last", 0.0);
+    info("demo: SFT model taken from {}", src);
+  } else {
     Trainer t(sc, *model, nullptr, std::move(sft), std::nullopt, tok_dir);
     ss = t.train();
   }
@@ -292,6 +312,7 @@ void register_pipeline(CLI::App& app) {
       ->check(CLI::IsMember({"dpo", "kto", "bco", "tpo", "orpo", "simpo", "cpo"}));
   cmd->add_option("--seed", a->seed, "seed of the task, the model, the data order and the sampling");
   cmd->add_option("--rounds", a->rounds, "preference rounds after SFT");
+  cmd->add_option("--sft-from", a->sft_from, "reuse DIR/sft of an earlier demo (same seed) instead of training SFT");
   cmd->add_option("--sft-steps", a->sft_steps, "SFT steps (default 700, --quick 60)");
   cmd->add_option("--n", a->n_samples, "samples per training prompt in each round");
   cmd->add_option("--eval-n", a->eval_n, "samples per held-out problem for pass@k (k = 1, 2, 4, ..., eval-n)");

@@ -259,6 +259,17 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       // 3. train from the previous round's model; the reference is that model (refreshed each round)
       TrainConfig tc = o.train;
       tc.method = m;
+      if (kind == DataKind::Unpaired) {
+        // TRL's KTO guideline: desirable_weight * n_desirable ~ undesirable_weight * n_undesirable
+        // (the ratio in [1, 4/3]); self-generated samples are mostly wrong early on.
+        int64_t nd = 0;
+        for (auto& ex : ds.rows) nd += ex.label == 1;
+        const int64_t nu = static_cast<int64_t>(ds.rows.size()) - nd;
+        if (nd > 0 && nu > nd) {
+          tc.desirable_weight = o.train.desirable_weight * static_cast<double>(nu) / static_cast<double>(nd);
+          info("{}: {} desirable vs {} undesirable rows; desirable_weight {:.2f}", name, nd, nu, tc.desirable_weight);
+        }
+      }
       tc.output_dir = dir;
       tc.save_steps = 0;
       tc.seed = static_cast<int64_t>(o.seed) + r;

@@ -223,7 +223,12 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
   if (!need_grad) ng.emplace();
   SeqLogps pol = run(policy_);
   at::Tensor psum = pol.sum.view({B, K}), cnt = pol.count.view({B, K}).to(psum.dtype());
-  at::Tensor lgt = (pol.logit_sum.view({B, K}) / cnt.clamp_min(1));
+  // logits/* as TRL's logits.mean() over the scored positions: sum of the
+  // per-token mean logits over the batch's scored tokens / their count.
+  at::Tensor lsum = pol.logit_sum.view({B, K});
+  auto tok_mean = [](const at::Tensor& s, const at::Tensor& n) {
+    return n.numel() ? (s.sum() / n.sum().clamp_min(1)).item<double>() : std::nan("");
+  };
   at::Tensor rsum;  // [B,K] reference sums
   if (cfg_.needs_reference()) {
     const at::Tensor& cache = eval ? I.ref_cache_eval : I.ref_cache_train;
@@ -246,8 +251,8 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
     M["rewards/margins"] = mean(lo.chosen_rewards - lo.rejected_rewards);
     M["logps/chosen"] = mean(pc.detach());
     M["logps/rejected"] = mean(pr.detach());
-    M["logits/chosen"] = mean(col(lgt, 0));
-    M["logits/rejected"] = mean(col(lgt, 1));
+    M["logits/chosen"] = tok_mean(col(lsum, 0), col(cnt, 0));
+    M["logits/rejected"] = tok_mean(col(lsum, 1), col(cnt, 1));
   };
   const std::string lt = cfg_.resolved_loss_type();
   at::Tensor loss;
@@ -351,8 +356,8 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
     if (!ci.empty() && !ri.empty()) M["rewards/margins"] = M["rewards/chosen"] - M["rewards/rejected"];
     M["logps/chosen"] = mean(in.policy_chosen.detach());
     M["logps/rejected"] = mean(in.policy_rejected.detach());
-    M["logits/chosen"] = mean(sel(col(lgt, 0), ci));
-    M["logits/rejected"] = mean(sel(col(lgt, 0), ri));
+    M["logits/chosen"] = tok_mean(sel(col(lsum, 0), ci), sel(col(cnt, 0), ci));
+    M["logits/rejected"] = tok_mean(sel(col(lsum, 0), ri), sel(col(cnt, 0), ri));
     for (auto& [k, v] : lo.extra) M[k] = mean(v.detach().to(at::kDouble));
   } else {  // sft
     loss = prefopt::nll_loss(col(psum, 0), col(cnt, 0));

@@ -50,8 +50,8 @@ void run_demo(const DemoArgs& a) {
   const bool tools = !a.tools.empty();
   make_dirs(out);
   // Sizes: the full run fits in ~10 minutes on 2 cores, --quick in ~1.
-  const size_t n_train = a.quick ? 300 : 3000, n_held = a.quick ? 32 : 100, n_pref = a.quick ? 48 : 512;
-  const int sft_steps = a.sft_steps > 0 ? a.sft_steps : (a.quick ? 60 : 700);
+  const size_t n_train = a.quick ? 300 : 3000, n_held = a.quick ? 32 : 300, n_pref = a.quick ? 48 : 512;
+  const int sft_steps = a.sft_steps > 0 ? a.sft_steps : (a.quick ? 60 : 5000);
   auto splits = pipeline::make_task(a.seed, n_train, n_held);
   std::vector<pipeline::LoopProblem> train, held, pref;
   for (size_t i = 0; i < splits.train.size(); ++i) {
@@ -174,10 +174,12 @@ void run_demo(const DemoArgs& a) {
   std::string report = pipeline::write_report(out);
   const double p0 = rounds.front()["pass_at_k"]["1"].get<double>();
   const double p1 = rounds.back()["pass_at_k"]["1"].get<double>();
-  std::printf("prefopt demo (seed %llu, method %s): held-out pass@1 %.1f%% after SFT -> %.1f%% after %d round(s) "
-              "(%+.1f points; n=8 samples at T=1.0 on %zu problems); %.0f s. Report: %s\n",
-              static_cast<unsigned long long>(a.seed), a.method.c_str(), 100 * p0, 100 * p1, a.rounds,
-              100 * (p1 - p0), held.size(), secs, report.c_str());
+  const double se0 = rounds.front().value("pass_at_1_stderr", 0.0), se1 = rounds.back().value("pass_at_1_stderr", 0.0);
+  std::printf("prefopt demo (seed %llu, method %s%s): held-out pass@1 %.1f%% (+-%.1f) after SFT -> %.1f%% (+-%.1f) after "
+              "%d round(s) (%+.1f points; n=%d samples at T=1.0 on %zu problems; +- one standard error over problems); "
+              "%.0f s. Report: %s\n",
+              static_cast<unsigned long long>(a.seed), a.method.c_str(), tools ? ", tools python" : "", 100 * p0,
+              100 * se0, 100 * p1, 100 * se1, a.rounds, 100 * (p1 - p0), a.eval_n, held.size(), secs, report.c_str());
   for (auto& r : rounds)
     std::printf("  %-7s pass@1 %.3f  pass@max-k %.3f  greedy %.3f  rows %lld  steps %lld\n",
                 r["name"].get<std::string>().c_str(), r["pass_at_k"]["1"].get<double>(),
@@ -313,7 +315,7 @@ void register_pipeline(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "seed of the task, the model, the data order and the sampling");
   cmd->add_option("--rounds", a->rounds, "preference rounds after SFT");
   cmd->add_option("--sft-from", a->sft_from, "reuse DIR/sft of an earlier demo (same seed) instead of training SFT");
-  cmd->add_option("--sft-steps", a->sft_steps, "SFT steps (default 700, --quick 60)");
+  cmd->add_option("--sft-steps", a->sft_steps, "SFT steps (default 5000, --quick 60)");
   cmd->add_option("--n", a->n_samples, "samples per training prompt in each round");
   cmd->add_option("--eval-n", a->eval_n, "samples per held-out problem for pass@k (k = 1, 2, 4, ..., eval-n)");
   cmd->add_option("--learning_rate", a->learning_rate, "preference learning rate (default 1e-4)");

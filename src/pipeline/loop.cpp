@@ -137,6 +137,13 @@ EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vect
   }
   prog.finish();
   r.pass_at_k = mean_pass_at_k(counts, pass_at_k_grid(o.eval_n));
+  if (counts.size() > 1) {
+    double m = 0, v = 0;
+    for (auto& [id, pc] : counts) m += static_cast<double>(pc.c) / pc.n;
+    m /= counts.size();
+    for (auto& [id, pc] : counts) v += std::pow(static_cast<double>(pc.c) / pc.n - m, 2);
+    r.pass1_stderr = std::sqrt(v / (counts.size() - 1) / counts.size());
+  }
   r.greedy_accuracy = problems.empty() ? 0.0 : static_cast<double>(greedy_ok) / problems.size();
   return r;
 }
@@ -148,7 +155,7 @@ nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_
   make_dirs(dir);
   atomic_write(dir + "/passk.json",
                nlohmann::json{{"n", ev.n}, {"pass_at_k", pk}, {"per_problem", ev.per_problem}}.dump(1) + "\n");
-  return {{"name", name},  {"pass_at_k", pk},    {"greedy_accuracy", ev.greedy_accuracy},
+  return {{"name", name},  {"pass_at_k", pk},    {"greedy_accuracy", ev.greedy_accuracy}, {"pass_at_1_stderr", ev.pass1_stderr},
           {"pairs", pairs}, {"train_steps", steps}, {"seconds", seconds}};
 }
 

@@ -64,6 +64,7 @@ struct LoopOptions {
 struct EvalResult {
   std::map<int64_t, double> pass_at_k;
   double greedy_accuracy = 0;
+  double pass1_stderr = 0;  // standard error of mean pass@1 over problems (sd of c/n per problem / sqrt(P))
   int64_t n = 0;
   nlohmann::json per_problem;
 };

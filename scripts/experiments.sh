@@ -19,8 +19,9 @@ DOC=docs/experiments.md
 [ -x "$P" ] || { echo "build first: ./prefopt.sh test (or cmake --build build)" >&2; exit 2; }
 mkdir -p "$OUT" docs/img
 
-run() {  # run NAME ARGS...: one demo into $OUT/NAME, log beside it
+run() {  # run NAME ARGS...: one demo into $OUT/NAME, log beside it (SKIP_RUNS=1: only regenerate the doc)
   local name=$1; shift
+  [ "${SKIP_RUNS:-0}" = 1 ] && return 0
   echo "== $name: prefopt demo $*" >&2
   "$P" demo --seed "$SEED" --output-dir "$OUT/$name" "$@" > "$OUT/$name.log" 2>&1
   tail -n 4 "$OUT/$name.log" >&2
@@ -29,9 +30,16 @@ run() {  # run NAME ARGS...: one demo into $OUT/NAME, log beside it
 run dpo --method dpo --eval-n "$EVAL_N"
 for m in kto bco tpo orpo simpo; do run "$m" --method "$m" --eval-n "$EVAL_N" --sft-from "$OUT/dpo"; done
 run dpo-plain --method dpo --rpo_alpha 0 --eval-n "$EVAL_N" --sft-from "$OUT/dpo"
+# KTO sees every sample as a row: 18x the optimizer steps of DPO per round; the same
+# learning rate / 20 separates "KTO" from "many more updates"
+run kto-lr5e-6 --method kto --learning_rate 5e-6 --eval-n "$EVAL_N" --sft-from "$OUT/dpo"
 run tools-masked --method dpo --tools python --eval-n "$EVAL_N_TOOLS"
 run tools-unmasked --method dpo --tools python --mask-tool-observations false --eval-n "$EVAL_N_TOOLS" \
   --sft-from "$OUT/tools-masked"
+# a weaker tool-using base (800 SFT steps) leaves enough wrong samples to make pairs
+run tools800-masked --method dpo --tools python --sft-steps 800 --eval-n "$EVAL_N_TOOLS"
+run tools800-unmasked --method dpo --tools python --sft-steps 800 --mask-tool-observations false \
+  --eval-n "$EVAL_N_TOOLS" --sft-from "$OUT/tools800-masked"
 
 gen=$(mktemp)
 {
@@ -40,19 +48,41 @@ gen=$(mktemp)
   echo "### Objectives (same SFT model, 2 rounds each)"
   echo
   "$P" compare-runs --svg docs/img/objectives_passk.svg \
-    dpo+nll="$OUT/dpo" dpo="$OUT/dpo-plain" kto="$OUT/kto" bco="$OUT/bco" tpo="$OUT/tpo" orpo="$OUT/orpo" simpo="$OUT/simpo"
+    dpo+nll="$OUT/dpo" dpo="$OUT/dpo-plain" kto="$OUT/kto" kto-lr5e-6="$OUT/kto-lr5e-6" bco="$OUT/bco" \
+    tpo="$OUT/tpo" orpo="$OUT/orpo" simpo="$OUT/simpo"
   echo
   echo "![pass@k of the last round per objective, SFT dashed](img/objectives_passk.svg)"
   echo
   echo "### Multi-turn (--tools python): M-DPO with tool observations masked vs not masked"
   echo
-  "$P" compare-runs --svg docs/img/tools_passk.svg masked="$OUT/tools-masked" unmasked="$OUT/tools-unmasked"
+  "$P" compare-runs --svg docs/img/tools_passk.svg masked="$OUT/tools-masked" unmasked="$OUT/tools-unmasked" \
+    masked-800="$OUT/tools800-masked" unmasked-800="$OUT/tools800-unmasked"
   echo
   echo "![pass@k, tool runs](img/tools_passk.svg)"
   echo
   echo "### Per round (DPO + NLL run)"
   echo
   sed -n '/^| round/,/^$/p' "$OUT/dpo/report.md"
+  echo
+  echo "### pass@k per round, every run (n = $EVAL_N; tool runs n = $EVAL_N_TOOLS)"
+  echo
+  python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+for name in sorted(os.listdir(out)):
+    p = os.path.join(out, name, "summary.json")
+    if not os.path.exists(p):
+        continue
+    s = json.load(open(p))
+    ks = sorted(s["rounds"][0]["pass_at_k"], key=int)
+    print(f"**{name}**\n")
+    print("| round | " + " | ".join(f"pass@{k}" for k in ks) + " | greedy | rows | steps |")
+    print("|---|" + "---:|" * (len(ks) + 3))
+    for r in s["rounds"]:
+        print(f"| {r['name']} | " + " | ".join(f"{r['pass_at_k'][k]:.3f}" for k in ks) +
+              f" | {r.get('greedy_accuracy', 0):.3f} | {r['pairs']} | {r['train_steps']} |")
+    print()
+PY
   echo
   echo "Run times:"
   for f in "$OUT"/*.log; do printf -- "- %s: %s\n" "$(basename "$f" .log)" "$(grep -o '; [0-9]* s\.' "$f" | tail -1 | tr -d ';.')"; done

@@ -1,5 +1,6 @@
 // The demo report: summary.json + metrics.jsonl -> report.md with hand-written SVG charts.
 #include "pipeline/report.h"
+#include "verify/passk_plot.h"
 
 #include <fmt/format.h>
 
@@ -21,23 +22,6 @@ namespace {
 using nlohmann::json;
 
 // ---------------------------------------------------------------- SVG chart
-
-// Distinguishable colours (Okabe-Ito), then repeat.
-const char* const kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"};
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // 1, 2 or 5 times a power of ten, about span/target.
 double nice_step(double span, int target) {
@@ -105,7 +89,7 @@ std::string line_chart(const std::string& title, const std::string& xlabel, cons
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{:.1f}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-      width, height, width, height, left + pw / 2, xml_escape(title));
+      width, height, width, height, left + pw / 2, svg_escape(title));
   const char* line = "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"/>\n";
   for (int64_t i = std::llround(ymin / ystep); i * ystep <= ymax + ystep * 1e-9; ++i) {
     double v = i * ystep, y = Y(v);
@@ -124,17 +108,17 @@ std::string line_chart(const std::string& title, const std::string& xlabel, cons
   s += fmt::format(line, left, top, left, top + ph, "black");
   s += fmt::format(line, left, top + ph, left + pw, top + ph, "black");
   s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}{}</text>\n", left + pw / 2, height - 10.0,
-                   xml_escape(xlabel), log2_x ? " (log2 scale)" : "");
+                   svg_escape(xlabel), log2_x ? " (log2 scale)" : "");
   s += fmt::format(
       "<text x=\"16\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {0:.1f})\">{1}</text>\n",
-      top + ph / 2, xml_escape(ylabel));
+      top + ph / 2, svg_escape(ylabel));
   if (empty)
     s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" fill=\"#888\">no data</text>\n",
                      left + pw / 2, top + ph / 2);
   // One polyline per series with points.
   for (size_t k = 0; k < series.size(); ++k) {
     if (pts[k].empty()) continue;
-    const char* c = kColours[k % std::size(kColours)];
+    const char* c = svg_colour(k);
     std::string p;
     for (auto [x, y] : pts[k]) p += fmt::format("{}{:.1f},{:.1f}", p.empty() ? "" : " ", X(x), Y(y));
     s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\" points=\"{}\"/>\n", c, p);
@@ -164,8 +148,8 @@ std::string line_chart(const std::string& title, const std::string& xlabel, cons
       double y = ly + 14 + 16.0 * k;
       s += fmt::format(
           "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>\n", lx + 6,
-          y - 4, lx + 24, y - 4, kColours[k % std::size(kColours)]);
-      s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}{}</text>\n", lx + 28, y, xml_escape(series[k].label),
+          y - 4, lx + 24, y - 4, svg_colour(k));
+      s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}{}</text>\n", lx + 28, y, svg_escape(series[k].label),
                        pts[k].empty() ? " (no data)" : "");
     }
   }

@@ -17,23 +17,6 @@ namespace prefopt {
 
 namespace {
 
-// Distinguishable colours (Okabe-Ito), then repeat.
-const char* const kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"};
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string find_in_path(const std::string& name) {
   const char* path = std::getenv("PATH");
   if (!path) return "";
@@ -73,6 +56,25 @@ bool run_quiet(const std::vector<std::string>& argv) {
 
 }  // namespace
 
+std::string svg_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+const char* svg_colour(size_t i) {
+  static const char* const kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"};
+  return kColours[i % (sizeof kColours / sizeof *kColours)];
+}
+
 std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& title, int width, int height) {
   const double left = 64, right = 24, top = 40, bottom = 56;
   const double pw = width - left - right, ph = height - top - bottom;
@@ -88,7 +90,7 @@ std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& 
       "font-family=\"sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{:.1f}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-      width, height, width, height, left + pw / 2, xml_escape(title));
+      width, height, width, height, left + pw / 2, svg_escape(title));
   // y grid, ticks and labels: 0, 0.2, ..., 1
   for (int i = 0; i <= 5; ++i) {
     double v = i / 5.0, y = Y(v);
@@ -121,7 +123,7 @@ std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& 
       "<text x=\"16\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {0:.1f})\">pass@k</text>\n",
       top + ph / 2);
   // curves
-  auto colour = [](size_t i) { return kColours[i % (sizeof kColours / sizeof *kColours)]; };
+  auto colour = [](size_t i) { return svg_colour(i); };
   for (size_t i = 0; i < curves.size(); ++i) {
     std::string pts;
     for (auto& [k, v] : curves[i].points) pts += fmt::format("{:.1f},{:.1f} ", X(k), Y(v));
@@ -143,7 +145,7 @@ std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& 
           "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>\n",
           left + pw - 196, ly - 4, left + pw - 172, ly - 4, colour(i));
       s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw - 166, ly,
-                       xml_escape(curves[i].label));
+                       svg_escape(curves[i].label));
     }
   }
   s += "</svg>\n";

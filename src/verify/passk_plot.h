@@ -15,6 +15,11 @@ struct PassKCurve {
   std::vector<std::pair<int64_t, double>> points;  // (k, mean pass@k), k ascending
 };
 
+// Shared by prefopt's SVG pictures (this one and pipeline/report.h): text
+// escaped for SVG/XML, and the i-th of the Okabe-Ito colours (repeating).
+std::string svg_escape(const std::string& s);
+const char* svg_colour(size_t i);
+
 // The SVG document (width x height pixels).
 std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& title, int width = 640,
                       int height = 420);

@@ -52,6 +52,37 @@ int64_t chunk_rows(const TrainConfig& c, const CausalLM& m) {
   return std::clamp<int64_t>((int64_t{1} << 24) / std::max<int64_t>(1, m.config().vocab_size), 16, 4096);
 }
 
+// One packed-batch item per row: its completions, plus the KTO KL partner's
+// completion when the method pairs rows (kl not empty).
+std::vector<BatchItem> batch_items(const Dataset& ds, const std::vector<std::vector<int64_t>>& kl,
+                                   const std::vector<size_t>& idx) {
+  std::vector<BatchItem> items;
+  for (size_t i : idx) {
+    BatchItem it{&ds.rows[i].prompt, {}};
+    for (auto& c : ds.rows[i].completions) it.completions.push_back(&c);
+    if (!kl.empty()) it.completions.push_back(&ds.rows[kl[i][0]].completions[0]);
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+// Summed log-probs per segment of a packed batch under `model`.
+SeqLogps score(const CausalLM& model, const PackedBatch& pb, int64_t segments, int64_t chunk, bool full_vocab) {
+  const auto dev = model.device();
+  auto h = model.forward_hidden(pb.ids.to(dev), pb.position_ids.to(dev), pb.attn_mask.to(dev));
+  return segment_logps(h.reshape({pb.rows * pb.length, h.size(2)}), model.lm_head_weight(), pb.src, pb.labels, pb.seg,
+                       segments, model.final_logit_softcap(), chunk, full_vocab);
+}
+
+// One metrics line, appended with a single write.
+void append_line(const std::string& path, const nlohmann::json& row) {
+  std::FILE* f = std::fopen(path.c_str(), "a");
+  PREFOPT_CHECK(f, "{}: cannot append metrics", path);
+  const std::string line = row.dump() + "\n";
+  std::fwrite(line.data(), 1, line.size(), f);
+  std::fclose(f);
+}
+
 bool is_decayed(const std::string& name, const at::Tensor& t) { return t.dim() >= 2; }  // HF: not biases, not norms
 
 std::string rows_of(const Dataset& ds, const std::vector<size_t>& idx) {
@@ -200,24 +231,13 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
   const Dataset& ds = eval ? I.eval : I.train;
   const auto& kl = eval ? I.kl_partner_eval : I.kl_partner_train;
   const std::string& m = cfg_.method;
-  const bool with_kl = !kl.empty();
-  std::vector<BatchItem> items;
-  for (size_t i : idx) {
-    const Example& ex = ds.rows[i];
-    BatchItem it{&ex.prompt, {}};
-    for (auto& c : ex.completions) it.completions.push_back(&c);
-    if (with_kl) it.completions.push_back(&ds.rows[kl[i][0]].completions[0]);
-    items.push_back(std::move(it));
-  }
+  std::vector<BatchItem> items = batch_items(ds, kl, idx);
   const int64_t B = static_cast<int64_t>(idx.size());
   const int64_t K = static_cast<int64_t>(items[0].completions.size());
   PackedBatch pb = pack_batch(items, cfg_.prefix_sharing);
   const auto dev = policy_.device();
   auto run = [&](const CausalLM& model) {
-    auto h = model.forward_hidden(pb.ids.to(dev), pb.position_ids.to(dev), pb.attn_mask.to(dev));
-    auto flat = h.reshape({pb.rows * pb.length, h.size(2)});
-    return segment_logps(flat, model.lm_head_weight(), pb.src, pb.labels, pb.seg, B * K, model.final_logit_softcap(),
-                         chunk_rows(cfg_, model), cfg_.logps_full_vocab);
+    return score(model, pb, B * K, chunk_rows(cfg_, model), cfg_.logps_full_vocab);
   };
   std::optional<at::NoGradGuard> ng;
   if (!need_grad) ng.emplace();
@@ -416,20 +436,8 @@ TrainSummary Trainer::train(const std::string& resume_from) {
       std::vector<size_t> idx;
       for (size_t i = a; i < std::min(ds.rows.size(), a + Be); ++i) idx.push_back(i);
       at::NoGradGuard g;
-      std::vector<BatchItem> items;
-      const auto& kl = eval ? I.kl_partner_eval : I.kl_partner_train;
-      for (size_t i : idx) {
-        BatchItem it{&ds.rows[i].prompt, {}};
-        for (auto& cc : ds.rows[i].completions) it.completions.push_back(&cc);
-        if (!kl.empty()) it.completions.push_back(&ds.rows[kl[i][0]].completions[0]);
-        items.push_back(std::move(it));
-      }
-      PackedBatch pb = pack_batch(items, c.prefix_sharing);
-      const auto dev = I.ref->device();
-      auto hdn = I.ref->forward_hidden(pb.ids.to(dev), pb.position_ids.to(dev), pb.attn_mask.to(dev));
-      auto lp = segment_logps(hdn.reshape({pb.rows * pb.length, hdn.size(2)}), I.ref->lm_head_weight(), pb.src,
-                              pb.labels, pb.seg, static_cast<int64_t>(idx.size()) * K, I.ref->final_logit_softcap(),
-                              chunk_rows(c, *I.ref));
+      PackedBatch pb = pack_batch(batch_items(ds, eval ? I.kl_partner_eval : I.kl_partner_train, idx), c.prefix_sharing);
+      auto lp = score(*I.ref, pb, static_cast<int64_t>(idx.size()) * K, chunk_rows(c, *I.ref), false);
       parts.push_back(lp.sum.view({static_cast<int64_t>(idx.size()), K}).cpu());
       prog.update(static_cast<long>(a + idx.size()), "", pb.tokens);
     }
@@ -617,11 +625,7 @@ TrainSummary Trainer::train(const std::string& resume_from) {
       logged["learning_rate"] = lr_at(step);
       if (c.method == "bco" || c.resolved_loss_type() == "bco_pair") logged["delta"] = I.running.mean;
       for (auto& [k, v] : logged) row[k] = v;
-      std::FILE* f = std::fopen(metrics_path.c_str(), "a");
-      PREFOPT_CHECK(f, "{}: cannot append metrics", metrics_path);
-      std::string line = row.dump() + "\n";
-      std::fwrite(line.data(), 1, line.size(), f);
-      std::fclose(f);
+      append_line(metrics_path, row);
       sum.logged.push_back(logged);
       win_sum.clear(), win_n.clear();
     }
@@ -629,10 +633,7 @@ TrainSummary Trainer::train(const std::string& resume_from) {
       auto ev = evaluate();
       nlohmann::json row = {{"step", step + 1}};
       for (auto& [k, v] : ev) row[k] = v;
-      std::FILE* f = std::fopen(metrics_path.c_str(), "a");
-      std::string line = row.dump() + "\n";
-      std::fwrite(line.data(), 1, line.size(), f);
-      std::fclose(f);
+      append_line(metrics_path, row);
       info("eval at step {}: loss {:.4f}", step + 1, ev.count("eval_loss") ? ev["eval_loss"] : std::nan(""));
     }
     if (c.save_steps > 0 && (step + 1) % c.save_steps == 0 && !last) save_checkpoint(step + 1);

@@ -37,15 +37,18 @@ std::string tmpdir(const std::string& name) {
   return d.string();
 }
 
-// Random pre-tokenized pairs (vocab 320, the shared tiny Llama).
+// lo..hi-1 random token ids below 320 (the shared tiny Llama's vocabulary).
+std::vector<int> random_ids(Rng& r, int lo, int hi) {
+  std::vector<int> v(lo + r.below(hi - lo));
+  for (auto& x : v) x = static_cast<int>(r.below(320));
+  return v;
+}
+
+// Random pre-tokenized pairs.
 std::string write_pairs(const std::string& dir, int n, uint64_t seed, bool triple = false) {
   Rng r(seed);
   std::vector<json> rows;
-  auto seq = [&](int lo, int hi) {
-    std::vector<int> v(lo + r.below(hi - lo));
-    for (auto& x : v) x = static_cast<int>(r.below(320));
-    return v;
-  };
+  auto seq = [&](int lo, int hi) { return random_ids(r, lo, hi); };
   for (int i = 0; i < n; ++i) {
     json j = {{"prompt_input_ids", seq(3, 9)}, {"chosen_input_ids", seq(2, 7)}, {"rejected_input_ids", seq(2, 7)}};
     if (triple) j["reference_input_ids"] = seq(2, 7);
@@ -59,11 +62,7 @@ std::string write_pairs(const std::string& dir, int n, uint64_t seed, bool tripl
 std::string write_unpaired(const std::string& dir, int n, uint64_t seed) {
   Rng r(seed);
   std::vector<json> rows;
-  auto seq = [&](int lo, int hi) {
-    std::vector<int> v(lo + r.below(hi - lo));
-    for (auto& x : v) x = static_cast<int>(r.below(320));
-    return v;
-  };
+  auto seq = [&](int lo, int hi) { return random_ids(r, lo, hi); };
   for (int i = 0; i < n; ++i)
     rows.push_back({{"prompt_input_ids", seq(3, 9)}, {"completion_input_ids", seq(2, 7)}, {"label", i % 3 != 0}});
   std::string p = dir + "/unpaired.jsonl";

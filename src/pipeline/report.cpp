@@ -84,12 +84,7 @@ std::string line_chart(const std::string& title, const std::string& xlabel, cons
   auto X = [&](double x) { return left + pw * (x - xmin) / (xmax - xmin); };
   auto Y = [&](double y) { return top + ph * (1.0 - std::clamp((y - ymin) / (ymax - ymin), 0.0, 1.0)); };
 
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n"
-      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{:.1f}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-      width, height, width, height, left + pw / 2, svg_escape(title));
+  std::string s = svg_open(width, height, left + pw / 2, title);
   const char* line = "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\"/>\n";
   for (int64_t i = std::llround(ymin / ystep); i * ystep <= ymax + ystep * 1e-9; ++i) {
     double v = i * ystep, y = Y(v);

@@ -70,6 +70,15 @@ std::string svg_escape(const std::string& s) {
   return out;
 }
 
+std::string svg_open(int width, int height, double title_x, const std::string& title) {
+  return fmt::format(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
+      "font-family=\"sans-serif\" font-size=\"12\">\n"
+      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+      "<text x=\"{:.1f}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+      width, height, width, height, title_x, svg_escape(title));
+}
+
 const char* svg_colour(size_t i) {
   static const char* const kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"};
   return kColours[i % (sizeof kColours / sizeof *kColours)];
@@ -85,12 +94,7 @@ std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& 
   auto X = [&](int64_t k) { return left + pw * std::log2(static_cast<double>(k)) / lmax; };
   auto Y = [&](double v) { return top + ph * (1.0 - std::clamp(v, 0.0, 1.0)); };
 
-  std::string s = fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n"
-      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{:.1f}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-      width, height, width, height, left + pw / 2, svg_escape(title));
+  std::string s = svg_open(width, height, left + pw / 2, title);
   // y grid, ticks and labels: 0, 0.2, ..., 1
   for (int i = 0; i <= 5; ++i) {
     double v = i / 5.0, y = Y(v);

@@ -19,6 +19,8 @@ struct PassKCurve {
 // escaped for SVG/XML, and the i-th of the Okabe-Ito colours (repeating).
 std::string svg_escape(const std::string& s);
 const char* svg_colour(size_t i);
+// The opening <svg> element, a white background and the centred title.
+std::string svg_open(int width, int height, double title_x, const std::string& title);
 
 // The SVG document (width x height pixels).
 std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& title, int width = 640,

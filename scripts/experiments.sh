@@ -10,7 +10,7 @@
 # objectives (--sft-from), so every objective starts from the same model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-P=${PREFOPT:-build/src/cli/prefopt}
+P=${PREFOPT:-build/prefopt}
 OUT=${OUT:-runs}
 SEED=${SEED:-0}
 EVAL_N=${EVAL_N:-32}

@@ -7,7 +7,8 @@
 
 namespace prefopt::testing {
 
-inline std::string prefopt_exe() { return std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt"; }
+// The program as CMake built it (the prefopt target's file, build/prefopt).
+inline std::string prefopt_exe() { return PREFOPT_EXE; }
 
 // Runs a shell command; returns its stdout, *rc gets the exit code.
 inline std::string popen_read(const std::string& cmd, int* rc = nullptr) {

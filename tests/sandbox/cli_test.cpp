@@ -22,7 +22,7 @@ const std::string kTmp = "/tmp/prefopt_sbx_cli_" + std::to_string(getpid());
 }  // namespace
 
 TEST(SandboxCli, EvalCodeHumanEval) {
-  if (!prefopt::file_exists(prefopt_exe())) GTEST_SKIP() << "prefopt not built";
+  ASSERT_TRUE(prefopt::file_exists(prefopt_exe())) << "prefopt not built: " << prefopt_exe();
   auto problems = prefopt::read_jsonl(kProblems);
   std::string comps;
   std::vector<std::string> expect;
@@ -73,7 +73,7 @@ TEST(SandboxCli, EvalCodeHumanEval) {
 }
 
 TEST(SandboxCli, BadInputNamesFileAndLine) {
-  if (!prefopt::file_exists(prefopt_exe())) GTEST_SKIP() << "prefopt not built";
+  ASSERT_TRUE(prefopt::file_exists(prefopt_exe())) << "prefopt not built: " << prefopt_exe();
   prefopt::atomic_write(kTmp + "_bad1.jsonl", "{\"task_id\":\"HumanEval/0\",\"completion\":\"    pass\\n\"}\n"
                                               "{\"task_id\":\"HumanEval/9999\",\"completion\":\"\"}\n");
   int rc = 0;

@@ -26,7 +26,7 @@ static std::vector<json> lines(const std::string& s) {
 }
 
 TEST(TokenizeCli, EncodeDecodeChatErrors) {
-  if (!prefopt::file_exists(exe())) GTEST_SKIP() << "prefopt not built";
+  ASSERT_TRUE(prefopt::file_exists(exe())) << "prefopt not built: " << exe();
   std::string tmp = "/tmp/prefopt_tok_cli_" + std::to_string(getpid());
   prefopt::make_dirs(tmp);
   // Encode: strings and HF ids from llama.cpp's gpt-2 vectors (ggml-vocab-gpt-2.gguf.inp/.out).

@@ -14,7 +14,7 @@ static std::string run(const std::string& args, int* rc = nullptr) {
 }
 
 TEST(VerifyCli, GradeAndPassk) {
-  if (!prefopt::file_exists(std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt")) GTEST_SKIP();
+  ASSERT_TRUE(prefopt::file_exists(prefopt::testing::prefopt_exe())) << "prefopt not built";
   prefopt::atomic_write("/tmp/prefopt_grade.jsonl",
                         "{\"prediction\":\"so 1,200 in all. #### 1,200\",\"answer\":\"x #### 1200\",\"id\":1}\n"
                         "{\"prediction\":\"#### 3\",\"answer\":\"#### 4\"}\n{\"prediction\":\"?\",\"answer\":\"4\"}\n");
@@ -49,7 +49,7 @@ TEST(VerifyCli, GradeAndPassk) {
 }
 
 TEST(VerifyCli, GradeMath) {
-  if (!prefopt::file_exists(prefopt::testing::prefopt_exe())) GTEST_SKIP();
+  ASSERT_TRUE(prefopt::file_exists(prefopt::testing::prefopt_exe())) << "prefopt not built";
   nlohmann::json rows[] = {
       {{"prediction", "So the answer is $\\boxed{\\dfrac12}$."}, {"answer", "0.5"}},
       {{"prediction", "We get \\boxed{(1,2)}"}, {"answer", "(1,2]"}},
@@ -79,7 +79,7 @@ TEST(VerifyCli, GradeMath) {
 }
 
 TEST(VerifyCli, PasskCurveFiles) {
-  if (!prefopt::file_exists(prefopt::testing::prefopt_exe())) GTEST_SKIP();
+  ASSERT_TRUE(prefopt::file_exists(prefopt::testing::prefopt_exe())) << "prefopt not built";
   // base: c = 1 of 8 on both problems; trained: c = 4 of 8.
   std::string base, trained;
   for (const char* id : {"p", "q"})
@@ -105,7 +105,7 @@ TEST(VerifyCli, PasskCurveFiles) {
 }
 
 TEST(VerifyCli, Pairs) {
-  if (!prefopt::file_exists(prefopt::testing::prefopt_exe())) GTEST_SKIP();
+  ASSERT_TRUE(prefopt::file_exists(prefopt::testing::prefopt_exe())) << "prefopt not built";
   std::string rows;
   for (int i = 0; i < 4; ++i)
     rows += nlohmann::json{{"prompt", "Q1"}, {"completion", "r" + std::to_string(i)},

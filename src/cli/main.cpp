@@ -22,9 +22,12 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
-  } catch (const prefopt::Error& e) {
+  } catch (const prefopt::Error& e) {  // bad input
     std::fprintf(stderr, "prefopt: error: %s\n", e.what());
     return 2;
+  } catch (const prefopt::InternalError& e) {  // a bug: the message names the source file and line
+    std::fprintf(stderr, "prefopt: %s\n", e.what());
+    return 3;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "prefopt: internal error: %s\n", e.what());
     return 3;

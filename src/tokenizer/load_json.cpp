@@ -274,8 +274,8 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, cons
   }
   auto t = std::make_shared<TokenizerImpl>();
   t->source = origin;
-  PREFOPT_CHECK(root.contains("model") && root["model"].is_object(), "{}: no \"model\" object\n  HINT: {}", origin,
-                "an HF tokenizer.json has a top-level model {\"type\": \"BPE\", ...}");
+  PREFOPT_REQUIRE(root.contains("model") && root["model"].is_object(), origin, "no \"model\" object",
+                  "an HF tokenizer.json has a top-level model {\"type\": \"BPE\", ...}");
   const json& jm = root["model"];
   std::string mtype = str_or(jm, "type", "BPE");
   if (mtype != "BPE") unsupported(origin, "model", mtype);
@@ -297,14 +297,14 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, cons
     } else {
       std::string s = mg.get<std::string>();
       size_t sp = s.find(' ');
-      PREFOPT_CHECK(sp != std::string::npos, "{}: merge {:?} has no space\n  HINT: merges are \"left right\"", origin, s);
+      PREFOPT_REQUIRE(sp != std::string::npos, origin, fmt::format("merge {:?} has no space", s), "merges are \"left right\"");
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
     }
     auto ia = m.vocab.find(a), ib = m.vocab.find(b), ic = m.vocab.find(a + b);
-    PREFOPT_CHECK(ia != m.vocab.end() && ib != m.vocab.end() && ic != m.vocab.end(),
-                  "{}: merge #{} ({:?} {:?}) uses a token that is not in the vocab\n  HINT: {}", origin, rank, a, b,
-                  "the merges must only combine vocabulary tokens into a vocabulary token");
+    PREFOPT_REQUIRE(ia != m.vocab.end() && ib != m.vocab.end() && ic != m.vocab.end(), origin,
+                    fmt::format("merge #{} ({:?} {:?}) uses a token that is not in the vocab", rank, a, b),
+                    "the merges must only combine vocabulary tokens into a vocabulary token");
     uint64_t key = (uint64_t(uint32_t(ia->second)) << 32) | uint32_t(ib->second);
     if (!m.merges.count(key)) {
       m.merges[key] = {rank, ic->second};

@@ -66,13 +66,13 @@ void add_merges_text(BpeModel& m, const std::vector<std::string>& lines, const s
   for (size_t i = 0; i < lines.size(); ++i) {
     const std::string& s = lines[i];
     size_t sp = s.find(' ');
-    PREFOPT_CHECK(sp != std::string::npos, "{}: merge {} {:?} has no space\n  HINT: each merge is \"left right\"",
-                  origin, i + 1, s);
+    PREFOPT_REQUIRE(sp != std::string::npos, origin, fmt::format("merge {} {:?} has no space", i + 1, s),
+                    "each merge is \"left right\"");
     std::string a = s.substr(0, sp), b = s.substr(sp + 1);
     auto ia = m.vocab.find(a), ib = m.vocab.find(b), ic = m.vocab.find(a + b);
-    PREFOPT_CHECK(ia != m.vocab.end() && ib != m.vocab.end() && ic != m.vocab.end(),
-                  "{}: merge {} ({:?} {:?}) uses a token not in the vocabulary\n  HINT: {}", origin, i + 1, a, b,
-                  "the merges file does not belong to this vocabulary");
+    PREFOPT_REQUIRE(ia != m.vocab.end() && ib != m.vocab.end() && ic != m.vocab.end(), origin,
+                    fmt::format("merge {} ({:?} {:?}) uses a token not in the vocabulary", i + 1, a, b),
+                    "the merges file does not belong to this vocabulary");
     uint64_t key = (uint64_t(uint32_t(ia->second)) << 32) | uint32_t(ib->second);
     if (!m.merges.count(key)) {
       m.merges[key] = {rank, ic->second};
@@ -173,7 +173,7 @@ std::string base64_decode(const std::string& s, const std::string& where) {
   for (char c : s) {
     if (c == '=') break;
     int v = tab[static_cast<unsigned char>(c)];
-    PREFOPT_CHECK(v >= 0, "{}: invalid base64 {:?}\n  HINT: a tiktoken file has \"base64token rank\" per line", where, s);
+    PREFOPT_REQUIRE(v >= 0, where, fmt::format("invalid base64 {:?}", s), "a tiktoken file has \"base64token rank\" per line");
     acc = (acc << 6) | uint32_t(v);
     bits += 6;
     if (bits >= 8) {
@@ -200,8 +200,8 @@ std::shared_ptr<TokenizerImpl> load_tiktoken(const std::string& path) {
     if (l.empty()) continue;
     size_t sp = l.find(' ');
     std::string w = fmt::format("{}:{}", path, line);
-    PREFOPT_CHECK(sp != std::string::npos, "{}: expected \"base64token rank\", found {:?}\n  HINT: {}", w, l.substr(0, 40),
-                  "is this a SentencePiece .model? prefopt reads tiktoken-format tokenizer.model (Llama-3)");
+    PREFOPT_REQUIRE(sp != std::string::npos, w, fmt::format("expected \"base64token rank\", found {:?}", l.substr(0, 40)),
+                    "is this a SentencePiece .model? prefopt reads tiktoken-format tokenizer.model (Llama-3)");
     std::string bytes = base64_decode(l.substr(0, sp), w);
     size_t rank = std::stoul(l.substr(sp + 1));
     if (toks.size() <= rank) toks.resize(rank + 1);
@@ -243,7 +243,7 @@ struct GgufReader {
   std::string data, path;
   size_t p = 0;
   void need(size_t n) {
-    PREFOPT_CHECK(p + n <= data.size(), "{}: truncated at byte {}\n  HINT: the GGUF file is incomplete", path, p);
+    PREFOPT_REQUIRE(p + n <= data.size(), path, fmt::format("truncated at byte {}", p), "the GGUF file is incomplete");
   }
   template <typename T>
   T get() {
@@ -344,7 +344,7 @@ struct Proto {
   uint64_t varint() {
     uint64_t v = 0;
     for (int sh = 0; sh < 64; sh += 7) {
-      PREFOPT_CHECK(p < end, "{}: truncated protobuf at byte {}\n  HINT: the SentencePiece model is damaged", path, p);
+      PREFOPT_REQUIRE(p < end, path, fmt::format("truncated protobuf at byte {}", p), "the SentencePiece model is damaged");
       uint8_t b = uint8_t(d[p++]);
       v |= uint64_t(b & 0x7F) << sh;
       if (!(b & 0x80)) return v;
@@ -411,9 +411,9 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(const std::string& path, const
       });
     }
   });
-  PREFOPT_CHECK(!toks.empty(), "{}: no pieces\n  HINT: not a SentencePiece model", path);
-  PREFOPT_CHECK(model_type == 2, "{}: SentencePiece model_type {} is not BPE\n  HINT: {}", path, model_type,
-                "prefopt reads BPE models (Llama/Mistral/TinyLlama); Unigram models need their tokenizer.json");
+  PREFOPT_REQUIRE(!toks.empty(), path, "no pieces", "not a SentencePiece model");
+  PREFOPT_REQUIRE(model_type == 2, path, fmt::format("SentencePiece model_type {} is not BPE", model_type),
+                  "prefopt reads BPE models (Llama/Mistral/TinyLlama); Unigram models need their tokenizer.json");
   size_t n = toks.size();
   set_vocab(t->model, toks);
   json added = json::array();
@@ -437,13 +437,13 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(const std::string& path, const
 
 std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
   GgufReader r{read_file(path), path};
-  PREFOPT_CHECK(r.data.size() >= 24 && r.data.compare(0, 4, "GGUF") == 0,
-                "{}: not a GGUF file (magic {:?})\n  HINT: pass a .gguf, tokenizer.json or model directory", path,
-                r.data.substr(0, 4));
+  PREFOPT_REQUIRE(r.data.size() >= 24 && r.data.compare(0, 4, "GGUF") == 0, path,
+                  fmt::format("not a GGUF file (magic {:?})", r.data.substr(0, 4)),
+                  "pass a .gguf, tokenizer.json or model directory");
   r.p = 4;
   uint32_t version = r.get<uint32_t>();
-  PREFOPT_CHECK(version >= 2, "{}: GGUF version {} is not supported\n  HINT: re-convert with a recent llama.cpp", path,
-                version);
+  PREFOPT_REQUIRE(version >= 2, path, fmt::format("GGUF version {} is not supported", version),
+                  "re-convert with a recent llama.cpp");
   r.get<uint64_t>();  // tensors
   uint64_t nkv = r.get<uint64_t>();
   json kv;
@@ -453,8 +453,8 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
     json v = r.value(type);
     if (key.rfind("tokenizer.", 0) == 0) kv[key] = std::move(v);
   }
-  PREFOPT_CHECK(kv.contains("tokenizer.ggml.model") && kv.contains("tokenizer.ggml.tokens"),
-                "{}: no tokenizer.ggml.model / tokens keys\n  HINT: the GGUF holds no vocabulary", path);
+  PREFOPT_REQUIRE(kv.contains("tokenizer.ggml.model") && kv.contains("tokenizer.ggml.tokens"), path,
+                  "no tokenizer.ggml.model / tokens keys", "the GGUF holds no vocabulary");
   std::string model = kv["tokenizer.ggml.model"];
   auto t = std::make_shared<TokenizerImpl>();
   t->source = path;  // no extra_files: the .gguf may hold the weights (see tokenizer.h)
@@ -483,8 +483,8 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
   json pipe;
   pipe["post_processor"] = template_post(pre_t, post_t);
   if (model == "gpt2") {
-    PREFOPT_CHECK(kv.contains("tokenizer.ggml.merges"), "{}: BPE vocabulary without tokenizer.ggml.merges\n  HINT: {}",
-                  path, "re-convert the model with llama.cpp's convert_hf_to_gguf.py");
+    PREFOPT_REQUIRE(kv.contains("tokenizer.ggml.merges"), path, "BPE vocabulary without tokenizer.ggml.merges",
+                    "re-convert the model with llama.cpp's convert_hf_to_gguf.py");
     add_merges_text(t->model, kv["tokenizer.ggml.merges"].get<std::vector<std::string>>(), path);
     std::string pre = kv.value("tokenizer.ggml.pre", "default");
     json steps = json::array();
@@ -545,8 +545,7 @@ Tokenizer Tokenizer::load(const std::string& path) {
   } else if (ends(".model")) {
     t = load_model_file(path);
   } else {
-    PREFOPT_CHECK(file_exists(path), "{}: no such file\n  HINT: {}", path,
-                  "pass a tokenizer.json, a model directory or a .gguf file");
+    PREFOPT_REQUIRE(file_exists(path), path, "no such file", "pass a tokenizer.json, a model directory or a .gguf file");
     t = load_tokenizer_json(read_file(path), path);
     t->files.push_back(path);
     std::string dir = path.find('/') == std::string::npos ? "." : path.substr(0, path.rfind('/'));

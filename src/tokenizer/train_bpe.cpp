@@ -17,9 +17,10 @@ Tokenizer make_tokenizer(std::shared_ptr<const TokenizerImpl> impl);
 
 Tokenizer train_bpe(const std::vector<std::string>& corpus, int vocab_size, const std::vector<std::string>& special_tokens,
                     bool split_digits) {
-  PREFOPT_CHECK(vocab_size >= 256 + int(special_tokens.size()),
-                "train_bpe: vocab_size {} is smaller than 256 bytes + {} special tokens\n  HINT: use e.g. 512..4096",
-                vocab_size, special_tokens.size());
+  PREFOPT_REQUIRE(vocab_size >= 256 + int(special_tokens.size()), "train_bpe",
+                  fmt::format("vocab_size {} is smaller than 256 bytes + {} special tokens", vocab_size,
+                              special_tokens.size()),
+                  "use e.g. 512..4096");
   Regex re(split_digits ? kQwen2Pattern : kGpt2Pattern);
   // Word counts (pre-tokens of the GPT-2 pattern), in first-seen order for determinism.
   std::unordered_map<std::string, size_t> index;

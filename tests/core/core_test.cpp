@@ -6,6 +6,7 @@
 
 #include "core/cpu.h"
 #include "core/error.h"
+#include "common/run_cli.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/rng.h"
@@ -116,8 +117,8 @@ TEST(Cpu, PreinitRanBeforeMain) {
 // Drives the re-exec path end to end: a deliberately weak kernel (Prescott)
 // is upgraded to what the CPU supports, visible in `prefopt info --system`.
 TEST(Cpu, ReexecUpgradesWeakKernel) {
-  std::string exe = std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt";
-  if (!file_exists(exe)) GTEST_SKIP() << "prefopt executable not built";
+  std::string exe = prefopt::testing::prefopt_exe();
+  ASSERT_TRUE(file_exists(exe)) << "prefopt executable not built: " << exe;
   auto run = [&](const std::string& env) {
     std::string cmd = env + " " + exe + " info --system 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
@@ -141,5 +142,34 @@ TEST(Cpu, ReexecUpgradesWeakKernel) {
     EXPECT_GT(up["sgemm_gflops"].get<double>(), user["sgemm_gflops"].get<double>());
   } else {
     EXPECT_EQ(up["blas_core"], "Prescott");
+  }
+}
+
+// The error idiom: bad input names where / what / hint; internal invariants name the source line.
+TEST(ErrorIdiom, RequireFormatsWhereWhatHintAndIsLazy) {
+  int evaluated = 0;
+  auto what = [&] { ++evaluated; return std::string("expected 3 heads, found 0"); };
+  EXPECT_NO_THROW(PREFOPT_REQUIRE(true, "config.json", what(), "fix it"));
+  EXPECT_EQ(evaluated, 0);  // nothing is formatted when the check passes
+  try {
+    PREFOPT_REQUIRE(1 + 1 == 3, "config.json: num_attention_heads", what(), "set a positive count");
+    FAIL() << "no throw";
+  } catch (const prefopt::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "config.json: num_attention_heads: expected 3 heads, found 0\n  HINT: set a positive count");
+  }
+  EXPECT_EQ(evaluated, 1);
+}
+
+TEST(ErrorIdiom, AssertIsAnInternalErrorWithFileAndLine) {
+  const int line = __LINE__ + 2;
+  try {
+    PREFOPT_ASSERT(2 < 1, "rows {} != {}", 3, 4);
+    FAIL() << "no throw";
+  } catch (const prefopt::Error&) {
+    FAIL() << "an internal invariant must not look like bad input (exit 2)";
+  } catch (const prefopt::InternalError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("core_test.cpp:" + std::to_string(line)), std::string::npos) << m;
+    EXPECT_NE(m.find("rows 3 != 4"), std::string::npos) << m;
   }
 }

@@ -159,19 +159,72 @@ nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_
           {"pairs", pairs}, {"train_steps", steps}, {"seconds", seconds}};
 }
 
+int64_t dataset_tokens(const Dataset& ds) {
+  int64_t n = 0;
+  for (auto& ex : ds.rows) {
+    n += static_cast<int64_t>(ex.prompt.size());
+    for (auto& c : ex.completions) n += static_cast<int64_t>(c.ids.size());
+  }
+  return n;
+}
+
+int64_t steps_for_tokens(int64_t tokens, int64_t batch, const Dataset& ds) {
+  if (ds.rows.empty()) return 1;
+  const double row = static_cast<double>(dataset_tokens(ds)) / static_cast<double>(ds.rows.size());
+  return std::max<int64_t>(1, std::llround(static_cast<double>(tokens) / (static_cast<double>(batch) * row)));
+}
+
+nlohmann::json train_and_evaluate(std::unique_ptr<CausalLM>& model, const Tokenizer& tok,
+                                  const std::string& tokenizer_dir, Dataset ds, const TrainConfig& tc,
+                                  const std::string& name, const std::vector<LoopProblem>& held_out,
+                                  const LoopOptions& o) {
+  const double t0 = now_seconds();
+  const int64_t rows = static_cast<int64_t>(ds.rows.size()), epoch_tokens = dataset_tokens(ds);
+  int64_t steps = 0;
+  double epochs = 0;
+  if (rows >= 2) {
+    Trainer trainer(tc, *model, nullptr, std::move(ds), std::nullopt, tokenizer_dir);
+    steps = trainer.train().steps;
+    model->set_requires_grad(false);
+    // epochs actually trained: steps x rows per step over the rows of one epoch
+    const double rows_per_step = static_cast<double>(tc.per_device_train_batch_size) * tc.gradient_accumulation_steps;
+    epochs = std::min(static_cast<double>(steps) * rows_per_step / static_cast<double>(rows),
+                      tc.max_steps > 0 ? 1e9 : tc.num_train_epochs);
+  } else {
+    warn("{}: fewer than 2 training rows (every prompt all-correct or all-wrong); the model is unchanged", name);
+    model->save_pretrained(tc.output_dir);
+    tok.save_pretrained(tc.output_dir);
+  }
+  EvalResult ev = evaluate(*model, tok, held_out, o, o.seed + 7);
+  auto e = round_entry(name, ev, rows, steps, now_seconds() - t0, tc.output_dir);
+  e["train_tokens"] = static_cast<int64_t>(std::llround(epochs * static_cast<double>(epoch_tokens)));
+  info("{}: pass@1 {:.3f} (+-{:.3f}), greedy accuracy {:.3f}", name, ev.pass_at_k[1], ev.pass1_stderr,
+       ev.greedy_accuracy);
+  return e;
+}
+
 std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const Tokenizer& tok,
-                                       const std::string& tokenizer_dir, const std::vector<LoopProblem>& train,
+                                       const std::string& tokenizer_dir, const std::vector<LoopProblem>& pool,
                                        const std::vector<LoopProblem>& held_out, const LoopOptions& o) {
   std::vector<nlohmann::json> entries;
   const std::string m = o.method;
-  const DataKind kind = data_kind_for_method(m);
-  auto prompts = encode_prompts(tok, train);
+  const bool rft = m == "rft";
+  const DataKind kind = rft ? DataKind::Sft : data_kind_for_method(m);
   for (int r = o.first_round; r <= o.rounds; ++r) {
     const double t0 = now_seconds();
     const std::string name = "round" + std::to_string(r);
     const std::string dir = o.out_dir + "/" + name;
     remove_all(dir);
     make_dirs(dir);
+    // 0. this round's prompts: the whole pool, or a fresh slice of it
+    std::vector<LoopProblem> train;
+    if (o.prompts_per_round <= 0 || static_cast<size_t>(o.prompts_per_round) >= pool.size()) {
+      train = pool;
+    } else {
+      const size_t per = static_cast<size_t>(o.prompts_per_round);
+      for (size_t k = 0; k < per; ++k) train.push_back(pool[(static_cast<size_t>(r - 1) * per + k) % pool.size()]);
+    }
+    auto prompts = encode_prompts(tok, train);
     // 1. sample n per training prompt (one shared prefill per prompt; the tool loop with --tools) and grade
     std::vector<std::vector<Gen>> samples;
     {
@@ -197,7 +250,8 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       ps.prompt = static_cast<int64_t>(i);
       for (size_t j = 0; j < samples[i].size(); ++j) {
         GradedSample g;
-        g.completion = static_cast<int64_t>(j);  // an index into samples[i]
+        // the sampled ids identify a completion (pair builders drop duplicates by it)
+        g.completion = nlohmann::json{{"i", j}, {"ids", samples[i][j].ids}};
         g.correct = correct(o, samples[i][j].text, train[i].answer);
         g.score = g.correct;
         n_correct += g.correct, ++n_total;
@@ -205,6 +259,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       }
       graded.push_back(std::move(ps));
     }
+    auto sample_index = [](const nlohmann::json& c) { return c["i"].get<size_t>(); };
     // 2. build the training rows (pre-tokenized: exactly the sampled ids)
     Dataset ds;
     ds.path = dir + "/pairs.jsonl";
@@ -214,25 +269,34 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     auto comp = [&](size_t i, size_t j) { return to_completion(samples[i][j], mask_tools); };
     auto mask_json = [](const Completion& c) { return nlohmann::json(c.mask); };
     auto ids_json = [](const std::vector<int32_t>& v) { return nlohmann::json(v); };
-    if (kind == DataKind::Unpaired) {
-      for (auto& u : unpaired_rows(graded)) {
-        size_t i = u.prompt.get<size_t>(), j = u.completion.get<size_t>();
-        if (samples[i][j].ids.empty() || std::count(samples[i][j].roles.begin(), samples[i][j].roles.end(),
-                                                     static_cast<uint8_t>(Role::Assistant)) == 0)
-          continue;
+    auto has_assistant = [&](size_t i, size_t j) {
+      return !samples[i][j].ids.empty() && std::count(samples[i][j].roles.begin(), samples[i][j].roles.end(),
+                                                      static_cast<uint8_t>(Role::Assistant)) > 0;
+    };
+    const uint64_t pair_seed = o.seed + static_cast<uint64_t>(r);
+    if (kind == DataKind::Unpaired || kind == DataKind::Sft) {
+      std::vector<UnpairedRow> picked =
+          rft ? distinct_correct_rows(graded, pair_seed, o.max_pairs_per_prompt) : unpaired_rows(graded);
+      for (auto& u : picked) {
+        size_t i = u.prompt.get<size_t>(), j = sample_index(u.completion);
+        if (!has_assistant(i, j)) continue;
         Example ex;
         ex.line = rows.size() + 1;
         ex.prompt.assign(prompts[i].begin(), prompts[i].end());
         ex.completions.push_back(comp(i, j));
-        ex.label = u.label;
-        rows.push_back({{"prompt", train[i].prompt}, {"completion", samples[i][j].text}, {"label", u.label},
-                        {"prompt_input_ids", ids_json(ex.prompt)}, {"completion_input_ids", ids_json(ex.completions[0].ids)},
-                        {"completion_loss_mask", mask_json(ex.completions[0])}});
+        nlohmann::json row = {{"prompt", train[i].prompt}, {"completion", samples[i][j].text},
+                              {"prompt_input_ids", ids_json(ex.prompt)},
+                              {"completion_input_ids", ids_json(ex.completions[0].ids)},
+                              {"completion_loss_mask", mask_json(ex.completions[0])}};
+        if (!rft) row["label"] = u.label, ex.label = u.label;
+        rows.push_back(std::move(row));
         ds.rows.push_back(std::move(ex));
       }
     } else {
-      for (auto& p : random_correct_incorrect_pairs(graded, o.seed + static_cast<uint64_t>(r))) {
-        size_t i = p.prompt.get<size_t>(), w = p.chosen.get<size_t>(), l = p.rejected.get<size_t>();
+      auto pairs = o.max_pairs_per_prompt == 1 ? random_correct_incorrect_pairs(graded, pair_seed)
+                                               : correct_incorrect_combinations(graded, pair_seed, o.max_pairs_per_prompt);
+      for (auto& p : pairs) {
+        size_t i = p.prompt.get<size_t>(), w = sample_index(p.chosen), l = sample_index(p.rejected);
         if (samples[i][w].ids.empty() || samples[i][l].ids.empty()) continue;
         Example ex;
         ex.line = rows.size() + 1;
@@ -259,40 +323,33 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     }
     write_jsonl(ds.path, rows);
     ds.hash = fnv1a_hex(read_file(ds.path));
-    info("{}: {} of {} samples correct ({:.1f}%); {} training rows", name, n_correct, n_total,
-         n_total ? 100.0 * n_correct / n_total : 0.0, ds.rows.size());
-    int64_t steps = 0;
-    if (ds.rows.size() >= 2) {
-      // 3. train from the previous round's model; the reference is that model (refreshed each round)
-      TrainConfig tc = o.train;
-      tc.method = m;
-      if (kind == DataKind::Unpaired) {
-        // TRL's KTO guideline: desirable_weight * n_desirable ~ undesirable_weight * n_undesirable
-        // (the ratio in [1, 4/3]); self-generated samples are mostly wrong early on.
-        int64_t nd = 0;
-        for (auto& ex : ds.rows) nd += ex.label == 1;
-        const int64_t nu = static_cast<int64_t>(ds.rows.size()) - nd;
-        if (nd > 0 && nu > nd) {
-          tc.desirable_weight = o.train.desirable_weight * static_cast<double>(nu) / static_cast<double>(nd);
-          info("{}: {} desirable vs {} undesirable rows; desirable_weight {:.2f}", name, nd, nu, tc.desirable_weight);
-        }
+    info("{}: {} of {} samples correct ({:.1f}%) on {} prompts; {} training rows", name, n_correct, n_total,
+         n_total ? 100.0 * n_correct / n_total : 0.0, train.size(), ds.rows.size());
+    // 3. train from the previous round's model; the reference is that model (refreshed each round)
+    TrainConfig tc = o.train;
+    tc.method = rft ? "sft" : m;
+    if (kind == DataKind::Unpaired) {
+      // TRL's KTO guideline: desirable_weight * n_desirable ~ undesirable_weight * n_undesirable
+      // (the ratio in [1, 4/3]); self-generated samples are mostly wrong early on.
+      int64_t nd = 0;
+      for (auto& ex : ds.rows) nd += ex.label == 1;
+      const int64_t nu = static_cast<int64_t>(ds.rows.size()) - nd;
+      if (nd > 0 && nu > nd) {
+        tc.desirable_weight = o.train.desirable_weight * static_cast<double>(nu) / static_cast<double>(nd);
+        info("{}: {} desirable vs {} undesirable rows; desirable_weight {:.2f}", name, nd, nu, tc.desirable_weight);
       }
-      tc.output_dir = dir;
-      tc.save_steps = 0;
-      tc.seed = static_cast<int64_t>(o.seed) + r;
-      Trainer trainer(tc, *model, nullptr, std::move(ds), std::nullopt, tokenizer_dir);
-      steps = trainer.train().steps;
-      model->set_requires_grad(false);
-    } else {
-      warn("{}: fewer than 2 training rows (every prompt all-correct or all-wrong); the model is unchanged", name);
-      model->save_pretrained(dir);
-      tok.save_pretrained(dir);
     }
-    // 4. evaluate on the held-out prompts
-    EvalResult ev = evaluate(*model, tok, held_out, o, o.seed + 7);
-    auto e = round_entry(name, ev, static_cast<int64_t>(rows.size()), steps, now_seconds() - t0, dir);
+    tc.output_dir = dir;
+    tc.save_steps = 0;
+    tc.seed = static_cast<int64_t>(o.seed) + r;
+    if (static_cast<size_t>(r) <= o.round_train_tokens.size())
+      tc.max_steps = steps_for_tokens(o.round_train_tokens[static_cast<size_t>(r - 1)],
+                                      tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
+    auto e = train_and_evaluate(model, tok, tokenizer_dir, std::move(ds), tc, name, held_out, o);
+    // 4. the round's own numbers
+    e["seconds"] = now_seconds() - t0;
+    e["prompts"] = static_cast<int64_t>(train.size());
     e["train_sample_accuracy"] = n_total ? static_cast<double>(n_correct) / n_total : 0.0;
-    info("{}: pass@1 {:.3f}, greedy accuracy {:.3f}", name, ev.pass_at_k[1], ev.greedy_accuracy);
     entries.push_back(e);
     if (o.on_round) o.on_round(e);
   }

@@ -56,7 +56,17 @@ struct LoopOptions {
   // masked out of training when train.mask_tool_observations (M-DPO / M-KTO).
   bool tools = false;
   int max_tool_calls = 2;
-  TrainConfig train;  // preference rounds (output_dir is set per round)
+  // Prompts of a round: 0 = every training prompt each round; otherwise a fresh
+  // slice of this many per round, cycling through the pool.
+  int prompts_per_round = 0;
+  // Pairs (or RFT rows) per prompt: 1 = one random correct vs one random incorrect
+  // sample, each used once; K > 1 = up to K (correct, incorrect) combinations of
+  // distinct samples (0 = all of them).
+  int max_pairs_per_prompt = 1;
+  // When set (a control arm): round r trains max_steps chosen so that it sees
+  // about round_train_tokens[r - 1] tokens (the compute of the arm it controls).
+  std::vector<int64_t> round_train_tokens;
+  TrainConfig train;  // preference rounds (output_dir is set per round); method "rft" trains sft on correct samples
   int first_round = 1;  // resume: rounds before this one are done
   std::function<void(const nlohmann::json& entry)> on_round;  // called after each round
 };
@@ -80,6 +90,20 @@ Completion gold_completion(const Tokenizer& tok, const LoopProblem& p, int64_t e
 // Writes DIR/<name>/passk.json and returns the summary.json entry of a round.
 nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_t pairs, int64_t steps,
                            double seconds, const std::string& dir);
+
+// Tokens one epoch over `ds` trains on: each row's prompt once plus its completions (the packed form).
+int64_t dataset_tokens(const Dataset& ds);
+
+// Optimizer steps of `batch` rows from `ds` that train on about `tokens` tokens (at least 1).
+int64_t steps_for_tokens(int64_t tokens, int64_t batch, const Dataset& ds);
+
+// Trains `model` in place on `ds` (tc.output_dir is its directory), then
+// evaluates it on the held-out problems: a round's summary entry with
+// "train_tokens" (tokens per epoch x epochs trained).
+nlohmann::json train_and_evaluate(std::unique_ptr<CausalLM>& model, const Tokenizer& tok,
+                                  const std::string& tokenizer_dir, Dataset ds, const TrainConfig& tc,
+                                  const std::string& name, const std::vector<LoopProblem>& held_out,
+                                  const LoopOptions& o);
 
 // The preference rounds after an initial (SFT) model: returns their summary entries.
 // `model` is updated in place to the last round's policy.

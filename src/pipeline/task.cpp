@@ -65,7 +65,7 @@ std::string fill(std::string s, const std::string& n, const std::string& t, int6
   return s;
 }
 
-TaskProblem make_one(Rng& rng) {
+TaskProblem make_one(Rng& rng, const TaskOptions& opt) {
   const auto& tpls = templates();
   const int id = static_cast<int>(rng.below(tpls.size()));
   const Template& tp = tpls[id];
@@ -73,12 +73,15 @@ TaskProblem make_one(Rng& rng) {
   const std::string t = kThings[rng.below(std::size(kThings))];
   TaskProblem p;
   p.template_id = id;
-  int64_t cur = pick(rng, 3, 40);
+  int64_t cur = pick(rng, 3, opt.start_max);
   std::string q = tp.intro;
   std::string sol;
   for (size_t i = 0; i < tp.ops.size(); ++i) {
     const Op op = tp.ops[i];
-    int64_t b = op == Op::MUL ? pick(rng, 2, 6) : op == Op::SUB ? pick(rng, 1, std::max<int64_t>(1, cur)) : pick(rng, 1, 20);
+    const int64_t sub_hi = opt.sub_max > 0 ? std::min(cur, opt.sub_max) : cur;
+    int64_t b = op == Op::MUL   ? pick(rng, 2, opt.mul_max)
+                : op == Op::SUB ? pick(rng, 1, std::max<int64_t>(1, sub_hi))
+                                : pick(rng, 1, opt.add_max);
     if (i == 0) q = fill(q, n, t, cur, b);
     if (!tp.step_text[i].empty()) q += fill(tp.step_text[i], n, t, cur, b);
     const int64_t r = apply(op, cur, b);
@@ -95,7 +98,9 @@ TaskProblem make_one(Rng& rng) {
 
 }  // namespace
 
-TaskSplits make_task(uint64_t seed, size_t n_train, size_t n_held) {
+TaskOptions small_numbers() { return {20, 9, 9, 3}; }
+
+TaskSplits make_task(uint64_t seed, size_t n_train, size_t n_held, const TaskOptions& opt) {
   Rng rng(seed);
   std::set<std::string> seen;
   std::vector<TaskProblem> all;
@@ -109,7 +114,7 @@ TaskSplits make_task(uint64_t seed, size_t n_train, size_t n_held) {
       fail("make_task", "could not draw " + std::to_string(want) + " distinct problems (found " +
                                         std::to_string(all.size()) + ")",
            "ask for fewer train/held-out problems");
-    TaskProblem p = make_one(rng);
+    TaskProblem p = make_one(rng, opt);
     if (seen.insert(p.question).second) {
       all.push_back(std::move(p));
       dup_run = 0;

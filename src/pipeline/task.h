@@ -24,6 +24,18 @@ struct TaskProblem {
   int template_id = 0;
 };
 
+// Operand ranges: the first number in [3, start_max]; an addition adds
+// [1, add_max]; a subtraction takes [1, min(current, sub_max)] (sub_max <= 0:
+// up to the current value); a multiplication is by [2, mul_max].
+struct TaskOptions {
+  int64_t start_max = 40, add_max = 20, sub_max = 0, mul_max = 6;
+};
+
+// The demo's numbers: intermediate values stay below 100 and every operand after
+// the first is one digit, so a tiny model can learn the arithmetic from a few
+// hundred worked solutions.
+TaskOptions small_numbers();
+
 struct TaskSplits {
   std::vector<TaskProblem> train, held_out;
 };
@@ -32,7 +44,7 @@ struct TaskSplits {
 // held-out questions never appear in train. Every intermediate and the answer
 // are non-negative. Throws prefopt::Error if the template space cannot supply
 // that many distinct problems.
-TaskSplits make_task(uint64_t seed, size_t n_train, size_t n_held);
+TaskSplits make_task(uint64_t seed, size_t n_train, size_t n_held, const TaskOptions& opt = {});
 
 // Recomputes the answer from the steps (each step's lhs is the previous
 // result after the first); used by tests and as a self-check.

@@ -31,6 +31,51 @@ std::vector<PreferencePair> random_correct_incorrect_pairs(const std::vector<Pro
   return out;
 }
 
+namespace {
+
+// Indices of the distinct correct and incorrect completions of a prompt (first occurrence kept).
+void distinct_split(const PromptSamples& ps, std::vector<size_t>& good, std::vector<size_t>& bad) {
+  for (size_t i = 0; i < ps.samples.size(); ++i) {
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; ++j) seen = ps.samples[j].completion == ps.samples[i].completion;
+    if (!seen) (ps.samples[i].correct ? good : bad).push_back(i);
+  }
+}
+
+}  // namespace
+
+std::vector<PreferencePair> correct_incorrect_combinations(const std::vector<PromptSamples>& prompts, uint64_t seed,
+                                                           int max_pairs) {
+  std::vector<PreferencePair> out;
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    const auto& ps = prompts[p];
+    std::vector<size_t> good, bad;
+    distinct_split(ps, good, bad);
+    std::vector<std::pair<size_t, size_t>> combos;
+    for (size_t g : good)
+      for (size_t b : bad) combos.emplace_back(g, b);
+    Rng rng = prompt_rng(seed, p);
+    shuffle(combos, rng);
+    if (max_pairs > 0 && combos.size() > static_cast<size_t>(max_pairs)) combos.resize(static_cast<size_t>(max_pairs));
+    for (auto [g, b] : combos) out.push_back({ps.id, ps.prompt, ps.samples[g].completion, ps.samples[b].completion});
+  }
+  return out;
+}
+
+std::vector<UnpairedRow> distinct_correct_rows(const std::vector<PromptSamples>& prompts, uint64_t seed,
+                                               int max_per_prompt) {
+  std::vector<UnpairedRow> out;
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    std::vector<size_t> good, bad;
+    distinct_split(prompts[p], good, bad);
+    Rng rng = prompt_rng(seed, p);
+    shuffle(good, rng);
+    if (max_per_prompt > 0 && good.size() > static_cast<size_t>(max_per_prompt)) good.resize(static_cast<size_t>(max_per_prompt));
+    for (size_t g : good) out.push_back({prompts[p].id, prompts[p].prompt, prompts[p].samples[g].completion, true});
+  }
+  return out;
+}
+
 std::vector<PreferencePair> best_worst_pairs(const std::vector<PromptSamples>& prompts, double min_margin) {
   std::vector<PreferencePair> out;
   for (const auto& ps : prompts) {

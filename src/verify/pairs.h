@@ -47,6 +47,17 @@ struct UnpairedRow {
 // At most `max_pairs` pairs per prompt, each sample used once.
 std::vector<PreferencePair> random_correct_incorrect_pairs(const std::vector<PromptSamples>& prompts, uint64_t seed,
                                                            int max_pairs = 1);
+// Several pairs per prompt from every (correct, incorrect) combination of its
+// distinct completions (duplicates dropped first), in a seeded random order,
+// at most `max_pairs` per prompt (0 = all): iterative RPO's recipe (Pang et
+// al., arXiv 2404.19733) of many pairs per problem.
+std::vector<PreferencePair> correct_incorrect_combinations(const std::vector<PromptSamples>& prompts, uint64_t seed,
+                                                           int max_pairs);
+// The distinct correct completions of each prompt (at most `max_per_prompt`,
+// 0 = all), in a seeded random order: rejection-sampling fine-tuning data
+// (RFT, Yuan et al. arXiv 2308.01825; STaR / expert iteration).
+std::vector<UnpairedRow> distinct_correct_rows(const std::vector<PromptSamples>& prompts, uint64_t seed,
+                                               int max_per_prompt);
 // Best vs worst by score; none when best - worst <= min_margin. Ties: the
 // earliest sample wins both roles' tie-break.
 std::vector<PreferencePair> best_worst_pairs(const std::vector<PromptSamples>& prompts, double min_margin = 0);

@@ -4,10 +4,12 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "common/run_cli.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "model/model.h"
@@ -16,12 +18,15 @@
 
 using namespace prefopt;
 
-TEST(Demo, QuickRunProducesLoadableArtifacts) {
-  std::string exe = std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt";
-  ASSERT_TRUE(file_exists(exe)) << "prefopt not built";
+// Runs through the README's first command itself (./prefopt.sh demo, which sets
+// up, builds and runs build/prefopt), so the suite breaks when the front door does.
+TEST(Demo, QuickRunThroughTheReadmeCommand) {
+  ASSERT_TRUE(file_exists(prefopt::testing::prefopt_exe())) << "prefopt not built";
   std::string dir = (std::filesystem::temp_directory_path() / "prefopt_demo_test").string();
   remove_all(dir);
-  int rc = std::system((exe + " demo --quick --seed 3 --output-dir " + dir + " > " + dir + ".log 2>&1").c_str());
+  const std::string script = std::string(PREFOPT_SOURCE_DIR) + "/prefopt.sh";
+  int rc = std::system(("PREFOPT_BUILD_DIR='" PREFOPT_BINARY_DIR "' " + script + " demo --quick --controls --seed 3 --output-dir " +
+                        dir + " > " + dir + ".log 2>&1").c_str());
   ASSERT_EQ(rc, 0) << read_file(dir + ".log");
   auto s = nlohmann::json::parse(read_file(dir + "/summary.json"));
   EXPECT_EQ(s["seed"], 3);
@@ -65,6 +70,34 @@ TEST(Demo, QuickRunProducesLoadableArtifacts) {
   EXPECT_GT(lines, 2);
   if (s["rounds"][1]["train_steps"].get<int64_t>() > 0)
     for (auto& row : read_jsonl(dir + "/round1/metrics.jsonl")) EXPECT_TRUE(row.contains("rewards/margins"));
+  // The paired gain over SFT is the difference of the two pass@1 means (same problems, same n).
+  for (size_t i = 1; i < 3; ++i) {
+    auto& r = s["rounds"][i];
+    ASSERT_TRUE(r.contains("gain_over_sft"));
+    EXPECT_NEAR(r["gain_over_sft"]["pass_at_1"].get<double>(),
+                r["pass_at_k"]["1"].get<double>() - s["rounds"][0]["pass_at_k"]["1"].get<double>(), 1e-9);
+    EXPECT_GE(r["gain_over_sft"]["stderr"].get<double>(), 0.0);
+  }
+  // Controls: sft_more and rft, one entry per round, with about the main arm's training tokens per round
+  // (whole steps: within one step's worth of rows).
+  ASSERT_TRUE(s.contains("controls"));
+  ASSERT_EQ(s["controls"].size(), 2u);
+  EXPECT_EQ(s["controls"][0]["name"], "sft_more");
+  EXPECT_EQ(s["controls"][1]["name"], "rft");
+  for (auto& c : s["controls"]) {
+    ASSERT_EQ(c["rounds"].size(), 2u) << c["name"];
+    for (size_t i = 0; i < 2; ++i) {
+      const auto& cr = c["rounds"][i];
+      const double want = s["rounds"][i + 1]["train_tokens"].get<double>();
+      const double got = cr["train_tokens"].get<double>();
+      const double per_step = got / std::max<double>(1, cr["train_steps"].get<double>());
+      if (s["rounds"][i + 1]["train_steps"].get<int64_t>() > 0 && cr["pairs"].get<int64_t>() >= 2)
+        EXPECT_LE(std::fabs(got - want), per_step) << c["name"] << " round " << i + 1;
+      EXPECT_TRUE(file_exists(dir + "/controls/" + c["name"].get<std::string>() + "/round" + std::to_string(i + 1) +
+                              "/passk.json"));
+    }
+    EXPECT_EQ(c["pass_at_k"], c["rounds"][1]["pass_at_k"]);  // the entry is its last round
+  }
   // the report links its pictures
   std::string report = read_file(dir + "/report.md");
   EXPECT_NE(report.find("passk.svg"), std::string::npos);
@@ -75,7 +108,7 @@ TEST(Demo, QuickRunProducesLoadableArtifacts) {
 // prefopt iterate on a user-style setup: an HF model directory (the quick
 // demo's SFT model), GSM8K-style JSONL prompts, two rounds, resumable per round.
 TEST(Iterate, RoundsAndResume) {
-  std::string exe = std::string(PREFOPT_BINARY_DIR) + "/src/cli/prefopt";
+  std::string exe = prefopt::testing::prefopt_exe();
   std::string dir = (std::filesystem::temp_directory_path() / "prefopt_iterate_test").string();
   remove_all(dir);
   make_dirs(dir);

@@ -1,0 +1,191 @@
+// prefopt iterate: the loop for a user's model (see iterate.h).
+#include "pipeline/iterate.h"
+
+#include <algorithm>
+#include <toml++/toml.h>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/jsonl.h"
+#include "core/log.h"
+#include "model/model.h"
+#include "pipeline/demo.h"
+#include "pipeline/report.h"
+#include "tokenizer/tokenizer.h"
+#include "train/trainer.h"
+
+namespace prefopt::pipeline {
+
+std::vector<LoopProblem> read_problems(const std::string& path, const std::string& pf, const std::string& af,
+                                       const std::string& tmpl, const std::string& sf) {
+  if (tmpl.find("{prompt}") == std::string::npos)
+    fail("prompt_template", "must contain {prompt}", "e.g. \"{prompt}\\nAnswer: \"");
+  std::vector<LoopProblem> out;
+  for_each_jsonl(path, [&](const nlohmann::json& row, size_t line) {
+    auto get = [&](const std::string& k) {
+      const nlohmann::json& v = require_field(row, k.c_str(), path, line);
+      if (v.is_number()) return v.dump();
+      if (!v.is_string() || v.get<std::string>().empty())
+        fail(where(path, line), "field \"" + k + "\" must be a non-empty string", "set prompt_field / answer_field");
+      return v.get<std::string>();
+    };
+    std::string prompt = tmpl;
+    prompt.replace(prompt.find("{prompt}"), 8, get(pf));
+    std::string id = row.contains("task_id") ? row["task_id"].dump() : row.contains("id") ? row["id"].dump() : std::to_string(line);
+    out.push_back({id, prompt, get(af), sf.empty() ? "" : get(sf), {}});
+  });
+  if (out.empty()) fail(path, "no problems", "one JSON object per line");
+  return out;
+}
+
+IterateConfig IterateConfig::from_toml(const std::string& path) {
+  toml::table tbl;
+  try {
+    tbl = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    fail(fmt::format("{}:{}", path, e.source().begin.line), std::string(e.description()), "fix the TOML syntax");
+  }
+  const std::vector<std::string> known = {
+      "model",         "prompts",      "held_out",          "output_dir",           "grader",
+      "method",        "rounds",       "n_samples",         "eval_n",               "max_new_tokens",
+      "temperature",   "top_p",        "seed",              "prompt_field",         "answer_field",
+      "prompt_template", "prompts_per_round", "max_pairs_per_prompt", "controls", "sft_data",
+      "solution_field", "train"};
+  for (auto&& [k, v] : tbl)
+    if (std::find(known.begin(), known.end(), std::string(k.str())) == known.end())
+      fail(fmt::format("{}:{}", path, v.source().begin.line), "unknown key \"" + std::string(k.str()) + "\"",
+           "keys: " + fmt::format("{}", fmt::join(known, ", ")) + " ([train] is a table)");
+  auto str = [&](const char* k, const std::string& d) { return tbl[k].value_or(d); };
+  auto num = [&](const char* k, double d) { return tbl[k].value_or(d); };
+  IterateConfig c;
+  c.model = str("model", ""), c.prompts = str("prompts", ""), c.held_out = str("held_out", "");
+  if (c.model.empty() || c.prompts.empty() || c.held_out.empty())
+    fail(path, "model, prompts and held_out are required", "paths to an HF model directory and two JSONL files");
+  LoopOptions& o = c.loop;
+  o.out_dir = str("output_dir", "iterate-out");
+  o.grader = str("grader", "gsm8k");
+  if (o.grader != "gsm8k" && o.grader != "math") fail(path, "grader must be gsm8k or math", "");
+  o.method = str("method", "dpo");
+  if (o.method != "rft") (void)data_kind_for_method(o.method);
+  o.rounds = static_cast<int>(num("rounds", 2));
+  o.n_samples = static_cast<int>(num("n_samples", 8));
+  o.eval_n = static_cast<int>(num("eval_n", 8));
+  o.max_new_tokens = static_cast<int>(num("max_new_tokens", 256));
+  o.temperature = num("temperature", 1.0), o.top_p = num("top_p", 1.0);
+  o.seed = static_cast<uint64_t>(num("seed", 0));
+  o.prompts_per_round = static_cast<int>(num("prompts_per_round", 0));
+  o.max_pairs_per_prompt = static_cast<int>(num("max_pairs_per_prompt", 1));
+  c.prompt_field = str("prompt_field", "question"), c.answer_field = str("answer_field", "answer");
+  c.prompt_template = str("prompt_template", "{prompt}");
+  c.sft_data = str("sft_data", ""), c.solution_field = str("solution_field", "answer");
+  if (auto* arr = tbl["controls"].as_array()) {
+    for (auto& v : *arr) {
+      auto name = v.value<std::string>();
+      if (!name || (*name != "rft" && *name != "sft_more"))
+        fail(fmt::format("{}:{}", path, v.source().begin.line), "controls: unknown entry", "use \"rft\" and/or \"sft_more\"");
+      if (*name == "sft_more" && c.sft_data.empty())
+        fail(fmt::format("{}:{}", path, v.source().begin.line), "sft_more needs sft_data",
+             "set sft_data = \"gold.jsonl\" (worked solutions in solution_field)");
+      c.controls.push_back(*name);
+    }
+  }
+  o.train.learning_rate = 1e-6;
+  load_config_toml(o.train, path, "train");
+  o.train.method = o.method == "rft" ? "sft" : o.method;
+  o.train.validate();
+  return c;
+}
+
+nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
+  LoopOptions o = c.loop;
+  auto train = read_problems(c.prompts, c.prompt_field, c.answer_field, c.prompt_template);
+  auto held = read_problems(c.held_out, c.prompt_field, c.answer_field, c.prompt_template);
+  Tokenizer tok = Tokenizer::load(c.model);
+  auto model = CausalLM::from_pretrained(c.model);
+  if (auto e = tok.eos_id()) o.eos_id = *e;
+  else if (!model->config().eos_token_ids.empty()) o.eos_id = model->config().eos_token_ids[0];
+  make_dirs(o.out_dir);
+  const std::string summary_path = o.out_dir + "/summary.json";
+  std::vector<nlohmann::json> rounds;
+  if (resume && file_exists(summary_path)) {
+    auto s = nlohmann::json::parse(read_file(summary_path));
+    for (auto& r : s["rounds"]) rounds.push_back(r);
+    if (!rounds.empty()) {
+      const std::string last = rounds.back()["name"].get<std::string>();
+      if (last != "base") model = CausalLM::from_pretrained(o.out_dir + "/" + last);
+      o.first_round = static_cast<int>(rounds.size());  // base + k rounds done -> next is k+1
+      info("iterate: resuming after {} ({} round(s) done)", last, rounds.size() - 1);
+    }
+  }
+  std::vector<nlohmann::json> controls;
+  auto summary = [&] {
+    nlohmann::json s = {{"seed", o.seed}, {"method", o.method}, {"tools", false}, {"model", c.model}, {"rounds", rounds}};
+    if (!controls.empty()) s["controls"] = controls;
+    return s;
+  };
+  auto write_summary = [&] { atomic_write(summary_path, summary().dump(2) + "\n"); };
+  if (rounds.empty()) {
+    const double t0 = now_seconds();
+    auto ev = evaluate(*model, tok, held, o, o.seed + 7);
+    model->save_pretrained(o.out_dir + "/base");
+    tok.save_pretrained(o.out_dir + "/base");
+    rounds.push_back(round_entry("base", ev, 0, 0, now_seconds() - t0, o.out_dir + "/base"));
+    write_summary();
+    info("base: pass@1 {:.3f}", ev.pass_at_k[1]);
+  }
+  o.on_round = [&](const nlohmann::json& e) {
+    rounds.push_back(e);
+    write_summary();
+  };
+  run_rounds(model, tok, c.model, train, held, o);
+
+  // Controls from the base model, with the training tokens of each round.
+  std::vector<int64_t> tokens;
+  for (size_t r = 1; r < rounds.size(); ++r) tokens.push_back(rounds[r].value("train_tokens", int64_t{0}));
+  const nlohmann::json base_problems = nlohmann::json::parse(read_file(o.out_dir + "/base/passk.json"))["per_problem"];
+  for (const std::string& name : c.controls) {
+    auto m = CausalLM::from_pretrained(o.out_dir + "/base");
+    m->set_requires_grad(false);
+    std::vector<nlohmann::json> cr;
+    const std::string dir = o.out_dir + "/controls/" + name;
+    if (name == "rft") {
+      LoopOptions ro = o;
+      ro.out_dir = dir, ro.method = "rft", ro.first_round = 1, ro.on_round = nullptr, ro.round_train_tokens = tokens;
+      cr = run_rounds(m, tok, c.model, train, held, ro);
+    } else {
+      auto gold = read_problems(c.sft_data, c.prompt_field, c.answer_field, c.prompt_template, c.solution_field);
+      Dataset ds;
+      ds.path = c.sft_data, ds.kind = DataKind::Sft;
+      for (auto& p : gold) {
+        Example ex;
+        ex.line = ds.rows.size() + 1;
+        auto e = tok.encode(p.prompt);
+        ex.prompt.assign(e.begin(), e.end());
+        ex.completions.push_back(gold_completion(tok, p, o.eos_id, true));
+        ds.rows.push_back(std::move(ex));
+      }
+      ds.hash = fnv1a_hex(read_file(c.sft_data));
+      for (size_t r = 0; r < tokens.size(); ++r) {
+        TrainConfig tc = o.train;
+        tc.method = "sft", tc.output_dir = dir + "/round" + std::to_string(r + 1), tc.save_steps = 0;
+        tc.max_steps = steps_for_tokens(tokens[r], tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
+        cr.push_back(train_and_evaluate(m, tok, c.model, ds, tc, name + " round" + std::to_string(r + 1), held, o));
+        cr.back()["name"] = "round" + std::to_string(r + 1);
+      }
+    }
+    for (auto& e : cr) {
+      auto pp = nlohmann::json::parse(read_file(dir + "/" + e["name"].get<std::string>() + "/passk.json"))["per_problem"];
+      auto [g, se] = paired_gain(base_problems, pp);
+      e["gain_over_base"] = {{"pass_at_1", g}, {"stderr", se}};
+    }
+    nlohmann::json entry = cr.empty() ? nlohmann::json::object() : cr.back();
+    entry["name"] = name;
+    entry["rounds"] = cr;
+    controls.push_back(entry);
+    write_summary();
+  }
+  write_report(o.out_dir);
+  return summary();
+}
+
+}  // namespace prefopt::pipeline

@@ -1,6 +1,6 @@
 // prefopt generate
 //   --model DIR --input IDS.jsonl --max-new-tokens N
-//       greedy, id-only (#2's behaviour): one {"output_ids": [...]} line per input.
+//       greedy, id-only (the original behaviour): one {"output_ids": [...]} line per input.
 //   --model DIR --prompts FILE.jsonl --n 16 --temperature 0.6 --top-p 0.95 --top-k 0
 //   --seed 0 --max-new-tokens 256 [--stop STR]... [--chat-template NAME]
 //   [--tools python --max-tool-calls 4] [--output OUT.jsonl]
@@ -45,7 +45,7 @@ using json = nlohmann::json;
 
 struct GenerateArgs {
   std::string model, input, prompts, tokenizer, chat_template, tools, output;
-  int max_new = 32;  // #2's greedy default; sampling defaults to 256 unless given
+  int max_new = 32;  // the greedy default; sampling defaults to 256 unless given
   bool max_new_given = false;
   int n = 1, top_k = 0, max_tool_calls = 4, batch = 8;
   double temperature = 1.0, top_p = 1.0;

@@ -37,6 +37,8 @@ void register_pipeline(CLI::App& app) {
   cmd->add_option("--n,--n-samples,--n_samples", a->n_samples, "samples per training prompt in each round");
   cmd->add_option("--eval-n,--eval_n", a->eval_n, "samples per held-out problem for pass@k (k = 1, 2, 4, ..., eval-n)");
   cmd->add_option("--max-pairs,--max_pairs", a->max_pairs, "pairs per prompt: up to K correct x incorrect (0 = all)");
+  cmd->add_option("--truncate-rejected,--truncate_rejected", a->truncate_rejected,
+                  "1: score each rejected sample only up to its first token that differs from the chosen one; 0: all");
   cmd->add_option("--learning-rate,--learning_rate", a->learning_rate, "learning rate of the rounds");
   cmd->add_option("--epochs,--num_train_epochs", a->epochs, "epochs over each round's pairs");
   cmd->add_option("--beta", a->beta, "preference beta");

@@ -1,5 +1,5 @@
 // prefopt tool-call loop: multi-turn trajectories with a Python interpreter
-// (the ToRA / math-agent format, issue #5 item 6).
+// (the ToRA / math-agent format)
 //
 // Format (plain text the model continues from, no chat-template tool turn):
 //   the model writes        ```python\n<code>\n```

@@ -24,24 +24,26 @@ namespace {
 
 // Every size of the run, defaults filled in (quick or full) and user values applied.
 struct Setup {
-  int rounds, sft_steps, gold, answer_only_sft, pool, prompts_per_round, held_out, max_pairs;
+  int rounds, sft_steps, gold, answer_only_sft, pool, prompts_per_round, held_out, max_pairs, truncate_rejected;
   double learning_rate, epochs;
 
   nlohmann::json to_json() const {
     return {{"rounds", rounds},       {"sft_steps", sft_steps}, {"gold", gold},
             {"answer_only_sft", answer_only_sft}, {"pool", pool}, {"prompts_per_round", prompts_per_round},
-            {"held_out", held_out},   {"max_pairs", max_pairs}, {"learning_rate", learning_rate},
+            {"held_out", held_out},   {"max_pairs", max_pairs}, {"truncate_rejected", truncate_rejected != 0},
+            {"learning_rate", learning_rate},
             {"epochs", epochs}};
   }
 };
 
 Setup resolve(const DemoOptions& o) {
-  Setup s = o.quick ? Setup{2, 60, 200, 100, 400, 48, 32, 2, 1e-4, 1.0}
-                    : Setup{3, 2000, 400, 400, 6000, 1536, 300, 4, 2e-4, 1.0};
+  // Full: measured on 2 cores in about 6 minutes (docs/experiments.md has the sweeps behind these values).
+  Setup s = o.quick ? Setup{2, 60, 200, 0, 400, 48, 32, 2, 1, 1e-4, 1.0}
+                    : Setup{4, 900, 600, 0, 8000, 1536, 300, 4, 1, 2e-4, 2.0};
   auto take = [](int v, int& d) { if (v >= 0) d = v; };
   take(o.rounds, s.rounds), take(o.sft_steps, s.sft_steps), take(o.gold, s.gold);
   take(o.answer_only_sft, s.answer_only_sft), take(o.pool, s.pool), take(o.prompts_per_round, s.prompts_per_round);
-  take(o.held_out, s.held_out), take(o.max_pairs, s.max_pairs);
+  take(o.held_out, s.held_out), take(o.max_pairs, s.max_pairs), take(o.truncate_rejected, s.truncate_rejected);
   if (o.learning_rate > 0) s.learning_rate = o.learning_rate;
   if (o.epochs > 0) s.epochs = o.epochs;
   if (s.gold + s.answer_only_sft < 2) fail("--gold", "the SFT set needs at least 2 problems", "raise --gold");
@@ -220,6 +222,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
   lo.n_samples = o.n_samples, lo.eval_n = o.eval_n, lo.max_new_tokens = tools ? 64 : 48, lo.temperature = 1.0;
   lo.eos_id = eos, lo.tools = tools, lo.max_tool_calls = 2;
   lo.prompts_per_round = s.prompts_per_round, lo.max_pairs_per_prompt = s.max_pairs;
+  lo.truncate_rejected = s.truncate_rejected != 0;
   lo.train = round_config(o, s);
 
   auto ev0 = evaluate(*model, tok, held, lo, o.seed + 7);

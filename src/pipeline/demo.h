@@ -45,6 +45,7 @@ struct DemoOptions {
   int held_out = -1;
   int n_samples = 8, eval_n = 8;
   int max_pairs = -1;         // pairs per prompt (0 = every combination)
+  int truncate_rejected = -1; // 1: score the rejected up to its first differing token (loop.h); -1: default
   double learning_rate = -1, beta = 0.1, rpo_alpha = 1.0, epochs = -1;
   std::string tools;          // "" or "python": the tool-call loop, M-DPO / M-KTO
   bool mask_tool_observations = true;

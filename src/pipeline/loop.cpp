@@ -95,6 +95,12 @@ Completion to_completion(const Gen& g, bool mask_tools) {
 
 }  // namespace
 
+void truncate_after_first_difference(Completion& rejected, const Completion& chosen) {
+  size_t d = 0;
+  while (d < rejected.ids.size() && d < chosen.ids.size() && rejected.ids[d] == chosen.ids[d]) ++d;
+  for (size_t t = d + 1; t < rejected.mask.size(); ++t) rejected.mask[t] = 0;
+}
+
 Completion gold_completion(const Tokenizer& tok, const LoopProblem& p, int64_t eos, bool mask_tools) {
   Completion c;
   auto add = [&](const std::string& text, bool tool) {
@@ -303,6 +309,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
         ex.prompt.assign(prompts[i].begin(), prompts[i].end());
         ex.completions.push_back(comp(i, w));
         ex.completions.push_back(comp(i, l));
+        if (o.truncate_rejected) truncate_after_first_difference(ex.completions[1], ex.completions[0]);
         nlohmann::json row = {{"prompt", train[i].prompt},
                               {"chosen", samples[i][w].text},
                               {"rejected", samples[i][l].text},

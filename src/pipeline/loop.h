@@ -1,4 +1,4 @@
-// prefopt pipeline: the verifiable preference-learning loop (issue #6):
+// prefopt pipeline: the verifiable preference-learning loop:
 // sample n per prompt -> grade -> build pairs (or unpaired / triple rows) ->
 // train -> evaluate pass@k on held-out prompts -> repeat. Used by
 // `prefopt demo` (built-in task, tiny model) and `prefopt iterate` (a user's
@@ -63,6 +63,12 @@ struct LoopOptions {
   // sample, each used once; K > 1 = up to K (correct, incorrect) combinations of
   // distinct samples (0 = all of them).
   int max_pairs_per_prompt = 1;
+  // Score the rejected completion only up to and including its first token that
+  // differs from the chosen one (a step-level preference, as Step-DPO, Lai et al.
+  // arXiv 2406.18629): the tokens after a mistake say nothing about which answer
+  // is preferred, and pushing them down also pushes down the correct steps they
+  // repeat. The shared prefix cancels in the DPO margin either way.
+  bool truncate_rejected = false;
   // When set (a control arm): round r trains max_steps chosen so that it sees
   // about round_train_tokens[r - 1] tokens (the compute of the arm it controls).
   std::vector<int64_t> round_train_tokens;
@@ -86,6 +92,11 @@ EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vect
 // A problem's gold solution as a training completion (+ EOS): its
 // gold_segments (tool observations masked when mask_tools) or gold_solution.
 Completion gold_completion(const Tokenizer& tok, const LoopProblem& p, int64_t eos, bool mask_tools);
+
+// Zeroes the loss mask of `rejected` after its first token that differs from
+// `chosen` (that token stays scored; a rejected that is a prefix of chosen keeps
+// its mask).
+void truncate_after_first_difference(Completion& rejected, const Completion& chosen);
 
 // Writes DIR/<name>/passk.json and returns the summary.json entry of a round.
 nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_t pairs, int64_t steps,

@@ -1,4 +1,4 @@
-// prefopt pipeline: the report of a `prefopt demo` run (issue #6). No torch here.
+// prefopt pipeline: the report of a `prefopt demo` run. No torch here.
 //
 // Input contract: a demo directory DIR holds
 //   DIR/summary.json   {"seed": S, "method": "dpo", "tools": false,

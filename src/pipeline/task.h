@@ -1,4 +1,4 @@
-// prefopt pipeline: the built-in verifiable task of `prefopt demo` (issue #6).
+// prefopt pipeline: the built-in verifiable task of `prefopt demo`.
 // Seeded GSM8K-style multi-step arithmetic word problems with exact integer
 // answers and worked solutions ending "#### N", gradeable by grade_gsm8k
 // (verify/math_grader.h). Train and held-out splits are disjoint by prompt.
@@ -54,7 +54,7 @@ int64_t recompute_answer(const TaskProblem& p);
 // prompt/completion pair.
 std::string task_prompt(const TaskProblem& p);
 
-// The tool-use form of the worked solution (issue #6 --tools python): a
+// The tool-use form of the worked solution (demo --tools python): a
 // Python block that computes the answer step by step and prints it, e.g.
 //   ```python\nx = 23 + 15\nx = x - 7\nprint(x)\n```
 // The tool loop then appends observation_text("31") and the model ends with

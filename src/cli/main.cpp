@@ -5,11 +5,21 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"prefopt: direct preference learning (DPO, KTO, BCO, ORPO, SimPO, ...) for HF causal LMs"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for all subcommands");
+  // Log level, before or after the subcommand: --quiet (errors and results only), --verbose (debug lines).
+  bool quiet = false, verbose = false;
+  app.add_flag("--quiet,-q", quiet, "print only errors and results (no progress or info lines)");
+  app.add_flag("--verbose,-v", verbose, "also print debug lines");
+  app.fallthrough();
+  app.parse_complete_callback([&] {
+    if (quiet && verbose) throw CLI::ValidationError("--quiet and --verbose exclude each other");
+    prefopt::set_log_level(quiet ? prefopt::LogLevel::Quiet : verbose ? prefopt::LogLevel::Debug : prefopt::LogLevel::Info);
+  });
   prefopt::cli::register_info(app);
   prefopt::cli::register_model(app);
   prefopt::cli::register_generate(app);

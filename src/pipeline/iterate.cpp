@@ -133,8 +133,15 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
     write_summary();
     info("base: pass@1 {:.3f}", ev.pass_at_k[1]);
   }
+  const nlohmann::json base_problems = nlohmann::json::parse(read_file(o.out_dir + "/base/passk.json"))["per_problem"];
+  auto annotate = [&](nlohmann::json& e, const std::string& dir) {
+    auto pp = nlohmann::json::parse(read_file(dir + "/" + e["name"].get<std::string>() + "/passk.json"))["per_problem"];
+    auto [g, se] = paired_gain(base_problems, pp);
+    e["gain_over_base"] = {{"pass_at_1", g}, {"stderr", se}};
+  };
   o.on_round = [&](const nlohmann::json& e) {
     rounds.push_back(e);
+    annotate(rounds.back(), o.out_dir);
     write_summary();
   };
   run_rounds(model, tok, c.model, train, held, o);
@@ -142,7 +149,6 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
   // Controls from the base model, with the training tokens of each round.
   std::vector<int64_t> tokens;
   for (size_t r = 1; r < rounds.size(); ++r) tokens.push_back(rounds[r].value("train_tokens", int64_t{0}));
-  const nlohmann::json base_problems = nlohmann::json::parse(read_file(o.out_dir + "/base/passk.json"))["per_problem"];
   for (const std::string& name : c.controls) {
     auto m = CausalLM::from_pretrained(o.out_dir + "/base");
     m->set_requires_grad(false);
@@ -173,11 +179,7 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
         cr.back()["name"] = "round" + std::to_string(r + 1);
       }
     }
-    for (auto& e : cr) {
-      auto pp = nlohmann::json::parse(read_file(dir + "/" + e["name"].get<std::string>() + "/passk.json"))["per_problem"];
-      auto [g, se] = paired_gain(base_problems, pp);
-      e["gain_over_base"] = {{"pass_at_1", g}, {"stderr", se}};
-    }
+    for (auto& e : cr) annotate(e, dir);
     nlohmann::json entry = cr.empty() ? nlohmann::json::object() : cr.back();
     entry["name"] = name;
     entry["rounds"] = cr;

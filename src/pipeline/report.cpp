@@ -318,24 +318,30 @@ std::string svg_line_chart(const std::string& title, const std::string& xlabel, 
   return line_chart(title, xlabel, ylabel, series, log2_x, width, height, YRange{});
 }
 
+// The key of a round's paired gain over the first model: the demo's SFT or iterate's base.
+const char* gain_key(const json& r) {
+  for (const char* k : {"gain_over_sft", "gain_over_base"})
+    if (r.contains(k) && r[k].is_object()) return k;
+  return nullptr;
+}
+
 // The paired gains over the first round and the control arms (summary.json's
 // "gain_over_sft" and "controls", written by the demo), or "" when absent.
 std::string gains_section(const json& j) {
   const bool any_gain = j.contains("rounds") && j["rounds"].is_array() &&
                         std::any_of(j["rounds"].begin(), j["rounds"].end(),
-                                    [](const json& r) { return r.is_object() && r.contains("gain_over_sft"); });
+                                    [](const json& r) { return r.is_object() && gain_key(r) != nullptr; });
   if (!any_gain && !j.contains("controls")) return "";
-  std::string md = "## Gain over SFT and controls\n\n";
+  std::string md = "## Gain over the first model and controls\n\n";
   md += "pass@1 ± its standard error over problems; the gain is paired (the same held-out problems, samples and "
         "seeds for every arm) with its standard error. The controls start from the same SFT model and train on "
         "the same number of tokens per round: sft_more on the supervised data, rft on their own verified-correct "
-        "samples.\n\n| arm | round | pass@1 | gain over SFT | train tokens |\n|---|---|---:|---:|---:|\n";
+        "samples.\n\n| arm | round | pass@1 | gain | train tokens |\n|---|---|---:|---:|---:|\n";
   auto row = [&](const std::string& arm, const json& r) {
     if (!r.is_object() || !r.contains("pass_at_k") || !r["pass_at_k"].contains("1")) return;
     std::string gain = "";
-    if (r.contains("gain_over_sft"))
-      gain = fmt::format("{:+.1f} ± {:.1f} pp", 100 * r["gain_over_sft"].value("pass_at_1", 0.0),
-                         100 * r["gain_over_sft"].value("stderr", 0.0));
+    if (const char* k = gain_key(r))
+      gain = fmt::format("{:+.1f} ± {:.1f} pp", 100 * r[k].value("pass_at_1", 0.0), 100 * r[k].value("stderr", 0.0));
     md += fmt::format("| {} | {} | {:.3f} ± {:.3f} | {} | {} |\n", md_cell(arm), md_cell(r.value("name", std::string("?"))),
                       r["pass_at_k"]["1"].get<double>(), r.value("pass_at_1_stderr", 0.0), gain,
                       r.contains("train_tokens") ? fmt::format("{}", r["train_tokens"].get<int64_t>()) : std::string());

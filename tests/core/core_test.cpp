@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -172,4 +174,25 @@ TEST(ErrorIdiom, AssertIsAnInternalErrorWithFileAndLine) {
     EXPECT_NE(m.find("core_test.cpp:" + std::to_string(line)), std::string::npos) << m;
     EXPECT_NE(m.find("rows 3 != 4"), std::string::npos) << m;
   }
+}
+
+// --quiet (before or after the subcommand) leaves only results and errors; --verbose with it is a usage error.
+TEST(LogLevel, QuietAndVerboseFlags) {
+  const std::string dir = std::string(PREFOPT_BINARY_DIR) + "/log_level_test." + std::to_string(::getpid());
+  prefopt::make_dirs(dir);
+  prefopt::atomic_write(dir + "/g.jsonl", "{\"prediction\": \"#### 7\", \"answer\": \"7\"}\n");
+  const std::string grade = " grade --kind gsm8k --input " + dir + "/g.jsonl";
+  int rc = -1;
+  std::string normal = prefopt::testing::run_prefopt(grade, &rc, true);
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(normal.find("graded 1 rows"), std::string::npos) << normal;
+  for (const std::string& args : {"--quiet" + grade, grade + " -q"}) {
+    std::string quiet = prefopt::testing::run_prefopt(args, &rc, true);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(quiet.find("graded 1 rows"), std::string::npos) << quiet;
+    EXPECT_NE(quiet.find("\"verdict\":\"CORRECT\""), std::string::npos) << quiet;  // the result itself stays
+  }
+  prefopt::testing::run_prefopt("--quiet --verbose" + grade, &rc, true);
+  EXPECT_NE(rc, 0);
+  prefopt::remove_all(dir);
 }

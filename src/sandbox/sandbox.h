@@ -75,6 +75,9 @@ RunResult run_python(const std::string& program, const Limits& limits = {});
 // the secret is written only after test_code completed normally.
 RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits = {});
 
+// SandboxPool::run_with_prelude on the process-wide pool.
+RunResult run_python_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits = {});
+
 // A tool-call loop's code runner (generate/tool_loop.h CodeRunner): runs
 // `program` with full per-run isolation (the process-wide pool, as
 // run_python) and returns what an interpreter session would show: stdout and
@@ -117,6 +120,9 @@ class SandboxPool {
   // One run with its own limits; thread-safe (many threads may submit at once).
   RunResult run(const std::string& program, const Limits& limits);
   RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits);
+  // `prelude` then `program` in one interpreter, each compiled under its own
+  // file name (prelude.py, program.py); judged like run_python.
+  RunResult run_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits);
   int workers() const;
   const Limits& limits() const;
 

@@ -73,7 +73,8 @@ RunResult run_python(const std::string& program, const Limits& limits = {});
 // Test harness: executes `code`, then `test_code` in the same globals (each
 // compiled under its own file name so tracebacks point at the right part);
 // the secret is written only after test_code completed normally.
-RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits = {});
+RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits = {},
+                    const std::vector<std::string>& entry_points = {});
 
 // SandboxPool::run_with_prelude on the process-wide pool.
 RunResult run_python_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits = {});
@@ -99,6 +100,12 @@ std::string isolation_level();
 
 struct TestJob {
   std::string code, test_code;
+  // Names of `code` that the tests call (HumanEval's entry_point). Every
+  // callable, module and plain-data global of `code` reaches the tests, except
+  // a name that shadows a Python builtin (`abs`, `sorted`, `isinstance`...):
+  // that one only when listed here, so a candidate cannot replace the builtins
+  // the tests use to check it.
+  std::vector<std::string> entry_points{};
 };
 
 // `workers` concurrent executions, each supervised by its own thread. Each
@@ -119,7 +126,8 @@ class SandboxPool {
   std::vector<RunResult> run_tests_all(const std::vector<TestJob>& jobs);
   // One run with its own limits; thread-safe (many threads may submit at once).
   RunResult run(const std::string& program, const Limits& limits);
-  RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits);
+  RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits,
+                      const std::vector<std::string>& entry_points = {});
   // `prelude` then `program` in one interpreter, each compiled under its own
   // file name (prelude.py, program.py); judged like run_python.
   RunResult run_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits);

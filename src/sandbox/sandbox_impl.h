@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sandbox/sandbox.h"
 
@@ -84,7 +85,9 @@ class Worker {
   // mode 'p': `code` is the whole program; 't': run_tests (the candidate
   // runs `code` in its own process, the harness runs `test_code`); 'u':
   // `code` then `test_code` in one process (run_with_prelude).
-  RunResult run(const std::string& code, const std::string& test_code, char mode, const Limits& limits);
+  // `names`: TestJob::entry_points (mode 't' only).
+  RunResult run(const std::string& code, const std::string& test_code, char mode, const Limits& limits,
+                const std::vector<std::string>& names = {});
   const std::string& isolation() const { return isolation_; }
 
  private:

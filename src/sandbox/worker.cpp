@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -109,9 +110,24 @@ bool send_all(int sock, const std::string& s) {
   return true;
 }
 
+// TestJob::entry_points on the request line: comma-separated, "-" for none;
+// anything that is not a Python identifier made of ASCII is left out.
+std::string exported_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    bool ok = !n.empty() && !std::isdigit(static_cast<unsigned char>(n[0]));
+    for (char c : n) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!ok) continue;
+    if (!out.empty()) out += ',';
+    out += n;
+  }
+  return out.empty() ? "-" : out;
+}
+
 }  // namespace
 
-RunResult Worker::run(const std::string& code, const std::string& test_code, char mode, const Limits& lim) {
+RunResult Worker::run(const std::string& code, const std::string& test_code, char mode, const Limits& lim,
+                      const std::vector<std::string>& names) {
   const bool two_units = mode != 'p';
   RunResult r;
   const double t_start = now_seconds();
@@ -160,7 +176,8 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, cha
   std::string head = secret + " " + std::to_string(cpu) + " " + std::to_string(lim.memory_bytes) + " " +
                      std::to_string(lim.file_size_bytes) + " " + std::to_string(lim.open_files) + " " +
                      std::to_string(lim.max_processes) + " " + std::to_string(code.size()) + " " +
-                     std::to_string(two_units ? test_code.size() : 0) + " " + std::string(1, mode) + "\n";
+                     std::to_string(two_units ? test_code.size() : 0) + " " + std::string(1, mode) + " " +
+                     exported_names(names) + "\n";
   double t0 = now_seconds();
   bool sent = send_with_fds(ctl_, 'R', wfds, 3);
   if (!sent) {

@@ -8,8 +8,11 @@
 //   C++ -> zygote  init: "I <n>\n" + n bytes of seccomp BPF (sock_filter[]).
 //   C++ -> zygote  per run: 1 byte 'R' carrying 3 fds (SCM_RIGHTS: stdout,
 //                  stderr and result pipe write ends), then the line
-//                  "<secret> <cpu_s> <as> <fsize> <nofile> <nproc> <len_code> <len_test> <mode>\n"
-//                  and len_code + len_test bytes (UTF-8). mode: p = program, t = code+tests.
+//                  "<secret> <cpu_s> <as> <fsize> <nofile> <nproc> <len_code> <len_test> <mode> <names>\n"
+//                  and len_code + len_test bytes (UTF-8). mode: p = program,
+//                  t = code + tests (two processes, below), u = prelude +
+//                  program in one process. names: TestJob::entry_points, comma-
+//                  separated, "-" for none.
 //   zygote -> C++  "D <wait status> <cpu ms>\n" after the run's process was
 //                  reaped and every other process of the worker's pid
 //                  namespace was killed and reaped (kill(-1) from its pid 1;
@@ -110,6 +113,7 @@ def _main():
         secret = line[0]
         cpu, mem, fsize, nofile, nproc, lc, lt = (int(x) for x in line[1:8])
         mode = line[8]
+        exports = frozenset(line[9].decode().split(",")) if len(line) > 9 and line[9] != b"-" else frozenset()
         code = rf.read(lc).decode("utf-8", "replace")
         test = rf.read(lt).decode("utf-8", "replace")
         if mode == b"p":
@@ -167,7 +171,7 @@ def _main():
             cunit = units[0]
             tunit = units[1] if len(units) > 1 else None
             cpid = spawn(lambda: _candidate(libc, fds, req_r, rsp_w, sp_w, lim, cunit, main, run_uid, run_gid, workdir))
-            pid = spawn(lambda: _harness(libc, fds, rsp_r, req_w, secret, lim, tunit, h_uid, h_gid))
+            pid = spawn(lambda: _harness(libc, fds, rsp_r, req_w, secret, lim, tunit, h_uid, h_gid, exports))
         for fd in pipes:
             os.close(fd)
         # Straight to waiting: every page the zygote writes while the run is
@@ -420,6 +424,7 @@ _MAX_FRAME = 64 << 20
 _MAX_DEPTH = 200
 _SEQ = {list: b"l", tuple: b"t", set: b"S", frozenset: b"z"}
 _ALIASES = {("np", "numpy"), ("pd", "pandas")}
+_BUILTIN_NAMES = frozenset(builtins.__dict__)
 
 class _NotPlain(Exception):
     pass
@@ -735,7 +740,7 @@ def _proxy(link, name):
     proxy.__name__ = proxy.__qualname__ = name
     return proxy
 
-def _harness(libc, fds, rsp_r, req_w, secret, lim, unit, uid, gid):
+def _harness(libc, fds, rsp_r, req_w, secret, lim, unit, uid, gid, exports):
     # fds: 1/2 stdout/stderr, 3 the result pipe, 4 replies in, 5 requests out.
     # Its own uid and not dumpable: the candidate can neither ptrace it, read
     # its memory or fds through /proc, nor signal it.
@@ -764,6 +769,8 @@ def _harness(libc, fds, rsp_r, req_w, secret, lim, unit, uid, gid):
             if type(ent) is not tuple or len(ent) != 3 or type(ent[0]) is not str or type(ent[1]) is not str:
                 raise link.gone("protocol error: malformed names")
             name, kind, val = ent
+            if name in _BUILTIN_NAMES and name not in exports:
+                continue                      # the tests keep the real builtin
             if kind == "f":
                 g[name] = _proxy(link, name)
             elif kind == "v":

@@ -425,6 +425,9 @@ _MAX_DEPTH = 200
 _SEQ = {list: b"l", tuple: b"t", set: b"S", frozenset: b"z"}
 _ALIASES = {("np", "numpy"), ("pd", "pandas")}
 _BUILTIN_NAMES = frozenset(builtins.__dict__)
+# What the candidate's side uses to list its names, taken before any code ran
+# (a candidate that patches builtins only confuses its own answers).
+_ISSUBCLASS, _GETATTR, _CALLABLE = issubclass, getattr, callable
 
 class _NotPlain(Exception):
     pass
@@ -597,11 +600,11 @@ def _candidate(libc, fds, req_r, rsp_w, sp_w, lim, unit, main, uid, gid, workdir
     for k, v in list(g.items()):
         if type(k) is not str or k.startswith("__"):
             continue
-        if isinstance(v, types.ModuleType):
-            m = getattr(v, "__name__", None)
+        if _ISSUBCLASS(type(v), types.ModuleType):
+            m = _GETATTR(v, "__name__", None)
             if type(m) is str:
                 names.append((k, "m", m))
-        elif callable(v):
+        elif _CALLABLE(v):
             names.append((k, "f", None))
         else:
             try:

@@ -89,6 +89,46 @@ TEST(SandboxVerdict, LimitsAndCrashes) {
   EXPECT_EQ(decide(f).verdict, Verdict::SANDBOX_ERROR);
 }
 
+// run_tests: the harness's own status decides; the candidate's status only
+// explains why the harness lost it.
+TEST(SandboxVerdict, HarnessDecidesTheCandidateExplains) {
+  // A candidate that exited 0 (or was never reaped) does not make a pass.
+  RunFacts f = exited(1, false);
+  f.candidate_lost = "the candidate's process ended";
+  f.cand_have_status = true;
+  f.cand_wait_status = 0;
+  RunResult r = decide(f);
+  EXPECT_EQ(r.verdict, Verdict::FAILED);
+  EXPECT_NE(r.detail.find("lost"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("exit code 0"), std::string::npos) << r.detail;
+  // The candidate died of the CPU limit or a crash: TIMEOUT / CRASHED, named.
+  f.cand_wait_status = SIGXCPU;
+  EXPECT_EQ(decide(f).verdict, Verdict::TIMEOUT);
+  f.cand_wait_status = SIGKILL;
+  f.cand_cpu_ms = 9990;  // at the 10 s limit
+  EXPECT_EQ(decide(f).verdict, Verdict::TIMEOUT);
+  f.cand_cpu_ms = 10;
+  r = decide(f);
+  EXPECT_EQ(r.verdict, Verdict::CRASHED);
+  EXPECT_NE(r.detail.find("candidate"), std::string::npos) << r.detail;
+  f.cand_wait_status = SIGSEGV;
+  EXPECT_EQ(decide(f).verdict, Verdict::CRASHED);
+  // ... or of the memory cgroup: MEMORY_LIMIT.
+  f.oom_killed = true;
+  EXPECT_EQ(decide(f).verdict, Verdict::MEMORY_LIMIT);
+  // A non-plain answer is FAILED with the reason, even if the tests swallowed it.
+  f = exited(1, false);
+  f.rejected = "add() returned something that is not plain data: a A is not plain data";
+  r = decide(f);
+  EXPECT_EQ(r.verdict, Verdict::FAILED);
+  EXPECT_NE(r.detail.find("not plain data"), std::string::npos) << r.detail;
+  // Only the harness's secret and exit 0 pass, whatever the candidate did.
+  f = exited(0, true);
+  f.cand_have_status = true;
+  f.cand_wait_status = SIGKILL;  // killed by the zygote after the tests ended
+  EXPECT_EQ(decide(f).verdict, Verdict::PASSED);
+}
+
 TEST(SandboxSeccomp, FilterIsBuilt) {
   const std::string& bpf = sandbox_detail::seccomp_bpf();
   ASSERT_FALSE(bpf.empty());

@@ -13,7 +13,11 @@
 //                  t = code + tests (two processes, below), u = prelude +
 //                  program in one process. names: TestJob::entry_points, comma-
 //                  separated, "-" for none.
-//   zygote -> C++  "D <wait status> <cpu ms>\n" after the run's process was
+//   zygote -> C++  "D <wait status> <cpu ms> <cand status> <cand cpu ms>\n"
+//                  (the first pair: the run's process, for mode t the harness;
+//                  the second: mode t's candidate, status -1 when it had none
+//                  to report (killed after the harness ended) and -2 when its
+//                  own setup failed) after the run's process was
 //                  reaped and every other process of the worker's pid
 //                  namespace was killed and reaped (kill(-1) from its pid 1;
 //                  without a pid namespace: the run's process group and every
@@ -34,6 +38,16 @@
 // "EXC <type>\n" and exits 1; SystemExit exits with its code and no secret.
 // The secret reaches the run only inside the zygote's memory image (a local
 // of _run, never in the program's globals, never in a file or an fd).
+//
+// Mode t (run_tests) clones two processes instead of one: the candidate
+// (uid 65534, fds 1/2 output, 3 requests in, 4 replies out; no result pipe)
+// executes the code and serves calls; the harness (uid 65533, not dumpable,
+// cwd /, fds 1/2 output, 3 result, 4 replies in, 5 requests out) executes the
+// tests with proxies for the candidate's names and alone writes the result
+// lines: "PASS <secret>", "EXC <type>", "BAD <why>" (a non-plain answer),
+// "LOST <why>" (the candidate ended or broke the protocol; exit 3). The
+// candidate's memory holds the secret too (it is a fork of the zygote) but it
+// has no way to the result pipe. The codec, both sides: _enc / _dec.
 namespace prefopt::sandbox_detail {
 
 extern const char* const kZygoteSource = R"PY(

@@ -26,8 +26,11 @@ struct Caps {
   bool bwrap = false;             // /usr/bin/bwrap exists (not used: see docs/sandbox.md)
   std::string python;             // /usr/bin/python3
   std::string cgroup_pids_base, cgroup_memory_base;  // v1 dirs of our own cgroups ("" if none)
+  std::string cgroup_hierarchy;   // "v1 (...)", "v2 (...)", "hybrid (...)" or "none mounted"
 };
 const Caps& caps();
+// Which cgroup hierarchy a /proc/self/mounts text shows (exposed for tests).
+std::string cgroup_hierarchy_from(const std::string& mounts);
 
 // The per-worker cgroups (cgroup v1 pids + memory), removed on destruction.
 class WorkerCgroup {

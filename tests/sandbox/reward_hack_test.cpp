@@ -375,3 +375,26 @@ TEST(RewardHack, AttacksWorkWhenTheTestsShareTheInterpreter) {
       "class A:\n    __eq__ = lambda s, o: True\ndef add(a, b):\n    return A()\n", kMbppTests, quick());
   EXPECT_EQ(eq.verdict, Verdict::PASSED) << eq.detail << eq.stderr_text;
 }
+
+// The candidate writes its own list of names to the reply pipe before the
+// real one: dunder names (`__name__`, `__builtins__`) never reach the tests,
+// so an `if __name__ == "__main__":` guard still runs the check.
+TEST(RewardHack, ForgedNameListCannotReplaceTheTestsDunders) {
+  // The frame: ("ok", [("__name__", "v", "x"), ("__builtins__", "v", {})]) in the codec's tags.
+  const std::string code =
+      "import os, struct\n"
+      "def s(x):\n    b = x.encode()\n    return b's' + struct.pack('<I', len(b)) + b\n"
+      "def t(*xs):\n    return b't' + struct.pack('<I', len(xs)) + b''.join(xs)\n"
+      "body = t(s('ok'), b'l' + struct.pack('<I', 2) + t(s('__name__'), s('v'), s('x')) +\n"
+      "         t(s('__builtins__'), s('v'), b'd' + struct.pack('<I', 0)))\n"
+      "os.write(4, struct.pack('<I', len(body)) + body)\n"
+      "def add(a, b):\n    return 0\n";
+  const std::string tests = "def check(candidate):\n    assert candidate(1, 2) == 3\nif __name__ == '__main__':\n"
+                            "    check(add)\n";
+  RunResult r = pool().run_tests(code, tests, quick(), {"add"});
+  EXPECT_NE(r.verdict, Verdict::PASSED) << r.detail << r.stderr_text;
+  // Were `__name__` taken from the forged list, the guard would skip the check
+  // and the run would pass. Control: honest code passes the same tests.
+  RunResult ok = pool().run_tests("def add(a, b):\n    return a + b\n", tests, quick(), {"add"});
+  EXPECT_EQ(ok.verdict, Verdict::PASSED) << ok.detail << ok.stderr_text;
+}

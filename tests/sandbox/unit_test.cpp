@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_impl.h"
@@ -145,6 +147,30 @@ TEST(SandboxSecret, RandomPerRun) {
     seen.insert(s);
   }
   EXPECT_EQ(seen.size(), 100u);
+}
+
+TEST(SandboxIsolation, CgroupHierarchyFromMounts) {
+  using sandbox_detail::cgroup_hierarchy_from;
+  const std::string v1 =
+      "tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
+      "cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n";
+  const std::string v2 = "proc /proc proc rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n";
+  const std::string hybrid = v1 + "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n";
+  EXPECT_EQ(cgroup_hierarchy_from(v1).rfind("v1 ", 0), 0u) << cgroup_hierarchy_from(v1);
+  EXPECT_EQ(cgroup_hierarchy_from(v2).rfind("v2 (unified hierarchy at /sys/fs/cgroup", 0), 0u);
+  EXPECT_EQ(cgroup_hierarchy_from(hybrid), "hybrid (v1 controllers, v2 at /sys/fs/cgroup/unified)");
+  EXPECT_EQ(cgroup_hierarchy_from("proc /proc proc rw 0 0\n"), "none mounted");
+  // A v1 controller mounted somewhere else is not the system's hierarchy.
+  EXPECT_EQ(cgroup_hierarchy_from("cgroup /mnt/x cgroup rw,pids 0 0\n"), "none mounted");
+  // This machine: the report says what /proc/self/mounts says.
+  std::ifstream in("/proc/self/mounts");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string here = cgroup_hierarchy_from(ss.str());
+  EXPECT_NE(isolation_report().find("cgroup hierarchy:           " + here), std::string::npos) << isolation_report();
+  if (ss.str().find(" /sys/fs/cgroup cgroup2 ") != std::string::npos) {
+    EXPECT_EQ(here.rfind("v2", 0), 0u) << here;
+  }
 }
 
 TEST(SandboxIsolation, ReportNamesEveryMechanism) {

@@ -20,10 +20,12 @@ using prefopt::testing::run_survivors;
 
 namespace {
 
+// Generous: no attack here needs time, and the machine may be shared while
+// the tests run (a run past the limit would be TIMEOUT, not the verdict meant).
 Limits quick() {
   Limits l;
-  l.wall_seconds = 8;
-  l.cpu_seconds = 8;
+  l.wall_seconds = 30;
+  l.cpu_seconds = 30;
   return l;
 }
 
@@ -369,7 +371,9 @@ TEST(RewardHack, AttacksWorkWhenTheTestsShareTheInterpreter) {
       "for t in found:\n"
       "    os.write(3, b'PASS ' + t + b'\\n')\n"
       "os._exit(0)\n";
-  RunResult r = pool().run_with_prelude("", scan + "assert False\n", quick());
+  Limits slow = quick();
+  slow.wall_seconds = slow.cpu_seconds = 90;  // the scan reads every writable mapping
+  RunResult r = pool().run_with_prelude("", scan + "assert False\n", slow);
   EXPECT_EQ(r.verdict, Verdict::PASSED) << r.detail << r.stderr_text;
   RunResult eq = pool().run_with_prelude(
       "class A:\n    __eq__ = lambda s, o: True\ndef add(a, b):\n    return A()\n", kMbppTests, quick());

@@ -6,7 +6,11 @@
 //   bwrap       bubblewrap + python3 per run (the alternative design), isolated
 // Prints runs/s, ms per run and the ratio sandbox / plain. The modes run in
 // interleaved rounds so that load from other processes hits them alike.
-// Usage: bench_sandbox [--runs N] [--workers W]
+// Then code + tests: run_tests (candidate and harness in two processes)
+// against code and tests in one interpreter, on a trivial function or, with
+// --humaneval FILE, on HumanEval's canonical solutions and tests.
+// Usage: bench_sandbox [--runs N] [--workers W] [--humaneval HumanEval.jsonl.gz]
+#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -20,6 +24,9 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "core/jsonl.h"
 #include "core/log.h"
 #include "sandbox/sandbox.h"
 
@@ -30,6 +37,8 @@ using namespace prefopt;
 namespace {
 
 const char* kProgram = "x = sum(range(10))\nassert x == 45\n";
+const char* kCode = "def f(n):\n    return sum(range(n))\n";
+const char* kTests = "assert f(10) == 45\nassert f(0) == 0\n";
 
 // One subprocess: argv, stdout/stderr to /dev/null, wait; true when exit 0.
 bool spawn_wait(const std::vector<std::string>& args) {
@@ -68,13 +77,47 @@ double rate(int runs, int workers, F fn, int* failures) {
   return runs / dt;
 }
 
+// CPU time (ms) of this process's living children (the pool's zygotes) and
+// of their reaped children (the runs): what the runs cost, whatever the load
+// from other processes does to the wall clock.
+double children_cpu_ms() {
+  const long tick = sysconf(_SC_CLK_TCK);
+  double total = 0;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      const int pid = std::atoi(e->d_name);
+      if (pid <= 0) continue;
+      char path[64], buf[1024];
+      std::snprintf(path, sizeof path, "/proc/%d/stat", pid);
+      FILE* f = std::fopen(path, "r");
+      if (!f) continue;
+      size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      std::fclose(f);
+      buf[n] = '\0';
+      const char* rp = std::strrchr(buf, ')');
+      if (!rp) continue;
+      // after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+      char state;
+      long ppid, skip, ut, st, cut, cst;
+      if (std::sscanf(rp + 2, "%c %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &state, &ppid, &skip, &skip,
+                      &skip, &skip, &skip, &skip, &skip, &skip, &skip, &ut, &st, &cut, &cst) != 15)
+        continue;
+      if (ppid == getpid()) total += 1000.0 * (ut + st + cut + cst) / tick;
+    }
+    closedir(d);
+  }
+  return total;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int runs = 200, workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::string humaneval;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--runs")) runs = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--workers")) workers = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--humaneval")) humaneval = argv[i + 1];
   }
   std::printf("sandbox bench: %d runs per mode, %d concurrent, program: %s", runs, workers, "sum(range(10)) + assert\n");
   std::printf("isolation: %s\n", isolation_level().c_str());
@@ -135,5 +178,55 @@ int main(int argc, char** argv) {
   std::printf("ratio sandbox / plain python3:        %.2fx\n", sandbox / plain);
   std::printf("ratio sandbox / plain python3 -I -S:  %.2fx\n", sandbox / fast);
   if (bw > 0) std::printf("ratio sandbox / bwrap per run:        %.2fx\n", sandbox / bw);
-  return f_sb ? 1 : 0;
+
+  // Code + tests: run_tests (the candidate and the harness in two processes,
+  // calls through the proxy) against the tests sharing the code's interpreter
+  // (run_with_prelude: code then tests in one process, as run_tests was).
+  std::vector<std::pair<std::string, std::string>> jobs;
+  std::string set_name = "trivial";
+  if (!humaneval.empty()) {
+    for (auto& r : read_jsonl(humaneval))
+      jobs.push_back({r["prompt"].get<std::string>() + r["canonical_solution"].get<std::string>(),
+                      "\n" + r["test"].get<std::string>() + "\ncheck(" + r["entry_point"].get<std::string>() + ")\n"});
+    set_name = humaneval;
+  } else {
+    for (int i = 0; i < per; ++i) jobs.push_back({kCode, kTests});
+  }
+  double t_two = 0, t_one = 0;
+  int f_two = 0, f_one = 0;
+  const Limits lim = pool.limits();
+  auto run_jobs = [&](bool two) {
+    std::atomic<size_t> next{0};
+    std::atomic<int> bad{0};
+    std::vector<std::thread> ts;
+    for (int w = 0; w < workers; ++w)
+      ts.emplace_back([&] {
+        for (size_t i; (i = next.fetch_add(1)) < jobs.size();) {
+          RunResult r = two ? pool.run_tests(jobs[i].first, jobs[i].second, lim)
+                            : pool.run_with_prelude(jobs[i].first, jobs[i].second, lim);
+          if (r.verdict != Verdict::PASSED) bad++;
+        }
+      });
+    for (auto& t : ts) t.join();
+    return static_cast<int>(bad);
+  };
+  const int trounds = humaneval.empty() ? rounds : 2;
+  double c_two = 0, c_one = 0;
+  for (int r = 0; r < trounds; ++r) {
+    double c0 = children_cpu_ms();
+    t_two += timed([&] { f_two += run_jobs(true); });
+    double c1 = children_cpu_ms();
+    t_one += timed([&] { f_one += run_jobs(false); });
+    double c2 = children_cpu_ms();
+    c_two += c1 - c0;
+    c_one += c2 - c1;
+  }
+  const int tn = static_cast<int>(jobs.size()) * trounds;
+  std::printf("code + tests (%s, %zu programs x %d rounds):\n", set_name.c_str(), jobs.size(), trounds);
+  row("run_tests: candidate | harness", tn / t_two, f_two, tn);
+  row("one interpreter (the former design)", tn / t_one, f_one, tn);
+  std::printf("ratio time per program, two processes / one:  %.2fx\n", t_two / t_one);
+  std::printf("CPU per program (zygotes and runs): two processes %.2f ms, one %.2f ms, ratio %.2fx\n", c_two / tn,
+              c_one / tn, c_two / c_one);
+  return f_sb || f_two || f_one ? 1 : 0;
 }

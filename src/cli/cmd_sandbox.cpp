@@ -93,7 +93,7 @@ void run_eval_code(const EvalCodeOptions& o) {
            "every completion's task_id must name a problem in " + o.problems);
     std::string completion = string_field(row, "completion", o.completions, line);
     const Problem& p = it->second;
-    jobs.push_back({p.prompt + completion, "\n" + p.test + "\ncheck(" + p.entry_point + ")\n"});
+    jobs.push_back({p.prompt + completion, "\n" + p.test + "\ncheck(" + p.entry_point + ")\n", {p.entry_point}});
     rows.push_back(row);
     task_of.push_back(id);
   });

@@ -1,6 +1,7 @@
 // What this machine allows, probed once: namespaces (a child unshare()s each
 // kind), uid 65534, seccomp, cgroup v1 pids/memory (a probe cgroup is made
-// and removed), bubblewrap. isolation_report() prints it.
+// and removed), which cgroup hierarchy is mounted (v1, v2 or hybrid, from
+// /proc/self/mounts), bubblewrap. isolation_report() prints it.
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/prctl.h>
@@ -62,6 +63,35 @@ std::string cgroup_v1_base(const std::string& controller) {
   return "";
 }
 
+}  // namespace
+
+std::string cgroup_hierarchy_from(const std::string& mounts) {
+  // /proc/self/mounts: "<source> <mount point> <fs type> <options> 0 0".
+  bool v1 = false, v2_root = false;
+  std::string v2_at;
+  std::istringstream in(mounts);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string src, dir, type;
+    if (!(f >> src >> dir >> type)) continue;
+    if (type == "cgroup" && dir.rfind("/sys/fs/cgroup/", 0) == 0) v1 = true;
+    if (type == "cgroup2") {
+      if (dir == "/sys/fs/cgroup")
+        v2_root = true;
+      else if (v2_at.empty())
+        v2_at = dir;
+    }
+  }
+  if (v2_root && !v1) return "v2 (unified hierarchy at /sys/fs/cgroup; the v1 pids/memory cgroups are not used)";
+  if (v2_root) return "hybrid (v2 at /sys/fs/cgroup, v1 controllers below it)";
+  if (v1 && !v2_at.empty()) return "hybrid (v1 controllers, v2 at " + v2_at + ")";
+  if (v1) return "v1 (one hierarchy per controller under /sys/fs/cgroup)";
+  if (!v2_at.empty()) return "v2 (unified hierarchy at " + v2_at + ")";
+  return "none mounted";
+}
+
+namespace {
+
 Caps probe() {
   Caps c;
   c.root = geteuid() == 0;
@@ -82,6 +112,12 @@ Caps probe() {
   }
   c.cgroup_pids = !c.cgroup_pids_base.empty();
   c.cgroup_memory = !c.cgroup_memory_base.empty();
+  {
+    std::ifstream in("/proc/self/mounts");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    c.cgroup_hierarchy = cgroup_hierarchy_from(ss.str());
+  }
   c.bwrap = access("/usr/bin/bwrap", X_OK) == 0;
   c.python = "/usr/bin/python3";
   return c;
@@ -118,6 +154,7 @@ std::string isolation_report() {
     << "  unprivileged uid 65534:     "
     << (c.root ? yes(c.setuid_nobody) : "NO (not root: runs are the invoking user, every capability dropped)") << "\n"
     << "  seccomp filter:             " << yes(c.seccomp) << " (" << seccomp_summary() << ")\n"
+    << "  cgroup hierarchy:           " << c.cgroup_hierarchy << "\n"
     << "  cgroup v1 pids:             " << yes(c.cgroup_pids) << (c.cgroup_pids ? " " + c.cgroup_pids_base : "") << "\n"
     << "  cgroup v1 memory:           " << yes(c.cgroup_memory) << (c.cgroup_memory ? " " + c.cgroup_memory_base : "")
     << "\n"

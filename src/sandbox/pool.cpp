@@ -28,7 +28,8 @@ struct Batch {
 struct Task {
   const std::string* code;
   const std::string* test;
-  bool tests_mode;
+  char mode;  // Worker::run's mode
+  const std::vector<std::string>* names;  // TestJob::entry_points (nullptr: none)
   Limits limits;
   RunResult* out;
   Batch* batch;
@@ -56,7 +57,7 @@ struct SandboxPool::Impl {
         t = queue.front();
         queue.pop_front();
       }
-      RunResult r = w.run(*t.code, t.test ? *t.test : std::string(), t.tests_mode, t.limits);
+      RunResult r = w.run(*t.code, t.test ? *t.test : std::string(), t.mode, t.limits, t.names ? *t.names : std::vector<std::string>{});
       *t.out = std::move(r);
       std::lock_guard<std::mutex> lk(t.batch->mu);
       if (--t.batch->remaining == 0) t.batch->cv.notify_all();
@@ -98,7 +99,7 @@ SandboxPool::~SandboxPool() {
 std::vector<RunResult> SandboxPool::run_all(const std::vector<std::string>& programs) {
   std::vector<RunResult> out(programs.size());
   std::vector<Task> tasks;
-  for (size_t i = 0; i < programs.size(); ++i) tasks.push_back({&programs[i], nullptr, false, impl_->limits, &out[i], nullptr});
+  for (size_t i = 0; i < programs.size(); ++i) tasks.push_back({&programs[i], nullptr, 'p', nullptr, impl_->limits, &out[i], nullptr});
   impl_->submit_and_wait(tasks);
   return out;
 }
@@ -107,21 +108,29 @@ std::vector<RunResult> SandboxPool::run_tests_all(const std::vector<TestJob>& jo
   std::vector<RunResult> out(jobs.size());
   std::vector<Task> tasks;
   for (size_t i = 0; i < jobs.size(); ++i)
-    tasks.push_back({&jobs[i].code, &jobs[i].test_code, true, impl_->limits, &out[i], nullptr});
+    tasks.push_back({&jobs[i].code, &jobs[i].test_code, 't', &jobs[i].entry_points, impl_->limits, &out[i], nullptr});
   impl_->submit_and_wait(tasks);
   return out;
 }
 
 RunResult SandboxPool::run(const std::string& program, const Limits& limits) {
   RunResult r;
-  std::vector<Task> t{{&program, nullptr, false, limits, &r, nullptr}};
+  std::vector<Task> t{{&program, nullptr, 'p', nullptr, limits, &r, nullptr}};
   impl_->submit_and_wait(t);
   return r;
 }
 
-RunResult SandboxPool::run_tests(const std::string& code, const std::string& test_code, const Limits& limits) {
+RunResult SandboxPool::run_tests(const std::string& code, const std::string& test_code, const Limits& limits,
+                                 const std::vector<std::string>& entry_points) {
   RunResult r;
-  std::vector<Task> t{{&code, &test_code, true, limits, &r, nullptr}};
+  std::vector<Task> t{{&code, &test_code, 't', &entry_points, limits, &r, nullptr}};
+  impl_->submit_and_wait(t);
+  return r;
+}
+
+RunResult SandboxPool::run_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits) {
+  RunResult r;
+  std::vector<Task> t{{&prelude, &program, 'u', nullptr, limits, &r, nullptr}};
   impl_->submit_and_wait(t);
   return r;
 }
@@ -146,8 +155,13 @@ RunResult run_python(const std::string& program, const Limits& limits) {
   return default_pool().pool.run(program, limits);
 }
 
-RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits) {
-  return default_pool().pool.run_tests(code, test_code, limits);
+RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits,
+                    const std::vector<std::string>& entry_points) {
+  return default_pool().pool.run_tests(code, test_code, limits, entry_points);
+}
+
+RunResult run_python_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits) {
+  return default_pool().pool.run_with_prelude(prelude, program, limits);
 }
 
 }  // namespace prefopt

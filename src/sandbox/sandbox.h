@@ -18,10 +18,14 @@
 // PASSED needs exit code 0 AND a per-run random secret that the harness
 // writes to an inherited pipe only after the last line of the program (the
 // tests) completed normally, so exit(0) / os._exit(0) before the asserts or
-// exec'ing /bin/true cannot fake a pass. The secret is in the run's own
-// memory: a program written to attack the harness (frame introspection,
-// ctypes) can forge a pass; see docs/sandbox.md. SANDBOX_ERROR is an
-// infrastructure failure, never the model's fault.
+// exec'ing /bin/true cannot fake a pass. For run_tests the tests run in a
+// harness process of their own (uid 65533, not dumpable) that alone holds
+// that pipe; the code under test runs in the candidate process (uid 65534)
+// and answers the harness's calls through a pipe as plain data (exact
+// builtin types), so nothing the candidate does to its own interpreter,
+// answers with or writes anywhere can make the tests pass. run_python (a
+// whole program) has only the secret: see docs/sandbox.md. SANDBOX_ERROR is
+// an infrastructure failure, never the model's fault.
 //
 // No torch. Thread-safe: run_python / run_tests may be called from many
 // threads; SandboxPool runs executions concurrently.
@@ -70,10 +74,27 @@ struct RunResult {
 // ran to its last line without an uncaught exception and exited 0.
 RunResult run_python(const std::string& program, const Limits& limits = {});
 
-// Test harness: executes `code`, then `test_code` in the same globals (each
-// compiled under its own file name so tracebacks point at the right part);
-// the secret is written only after test_code completed normally.
-RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits = {});
+// Test harness: the candidate process executes `code` (solution.py) and then
+// serves calls; the harness process executes `test_code` (tests.py) in fresh
+// globals that hold a proxy for every callable of `code`, the modules it
+// imported (by name, re-imported in the harness) and its plain-data globals.
+// A call's arguments and result cross as plain data (None, bool, int, float,
+// complex, str, bytes and list/tuple/dict/set/frozenset of them, checked with
+// `type(x) is ...`; a subclass that keeps its builtin's comparison, and the
+// stdlib's Counter/OrderedDict, cross as an exact copy of the builtin value).
+// Any other result is FAILED ("not plain data"), never compared. An exception
+// of the candidate reaches the tests as the same builtin exception type (a
+// class of the same name derived from it) with its args. The candidate's
+// process ending, SystemExit/KeyboardInterrupt in a call or a broken reply is
+// FAILED (or TIMEOUT/CRASHED/MEMORY_LIMIT by how it ended), even when the
+// tests catch the exception. A name of `code` that shadows a Python builtin
+// reaches the tests only when listed in `entry_points`. The secret is written
+// only by the harness, after test_code completed normally.
+RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits = {},
+                    const std::vector<std::string>& entry_points = {});
+
+// SandboxPool::run_with_prelude on the process-wide pool.
+RunResult run_python_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits = {});
 
 // A tool-call loop's code runner (generate/tool_loop.h CodeRunner): runs
 // `program` with full per-run isolation (the process-wide pool, as
@@ -96,6 +117,12 @@ std::string isolation_level();
 
 struct TestJob {
   std::string code, test_code;
+  // Names of `code` that the tests call (HumanEval's entry_point). Every
+  // callable, module and plain-data global of `code` reaches the tests, except
+  // a name that shadows a Python builtin (`abs`, `sorted`, `isinstance`...):
+  // that one only when listed here, so a candidate cannot replace the builtins
+  // the tests use to check it.
+  std::vector<std::string> entry_points{};
 };
 
 // `workers` concurrent executions, each supervised by its own thread. Each
@@ -116,7 +143,11 @@ class SandboxPool {
   std::vector<RunResult> run_tests_all(const std::vector<TestJob>& jobs);
   // One run with its own limits; thread-safe (many threads may submit at once).
   RunResult run(const std::string& program, const Limits& limits);
-  RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits);
+  RunResult run_tests(const std::string& code, const std::string& test_code, const Limits& limits,
+                      const std::vector<std::string>& entry_points = {});
+  // `prelude` then `program` in one interpreter, each compiled under its own
+  // file name (prelude.py, program.py); judged like run_python.
+  RunResult run_with_prelude(const std::string& prelude, const std::string& program, const Limits& limits);
   int workers() const;
   const Limits& limits() const;
 

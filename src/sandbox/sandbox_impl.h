@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sandbox/sandbox.h"
 
@@ -25,8 +26,11 @@ struct Caps {
   bool bwrap = false;             // /usr/bin/bwrap exists (not used: see docs/sandbox.md)
   std::string python;             // /usr/bin/python3
   std::string cgroup_pids_base, cgroup_memory_base;  // v1 dirs of our own cgroups ("" if none)
+  std::string cgroup_hierarchy;   // "v1 (...)", "v2 (...)", "hybrid (...)" or "none mounted"
 };
 const Caps& caps();
+// Which cgroup hierarchy a /proc/self/mounts text shows (exposed for tests).
+std::string cgroup_hierarchy_from(const std::string& mounts);
 
 // The per-worker cgroups (cgroup v1 pids + memory), removed on destruction.
 class WorkerCgroup {
@@ -63,6 +67,12 @@ struct RunFacts {
   bool secret_ok = false;
   std::string exception;           // uncaught exception type reported by the harness
   bool oom_killed = false;         // the memory cgroup killed something during the run
+  // run_tests only: the candidate's own process (the harness's is wait_status).
+  bool cand_have_status = false;
+  int cand_wait_status = 0;
+  int64_t cand_cpu_ms = 0;
+  std::string candidate_lost;      // the harness lost the candidate (its process ended, protocol broken)
+  std::string rejected;            // the candidate answered with something that is not plain data
 };
 // Fills verdict, exit_code, signal, detail, secret_ok.
 void decide_verdict(const RunFacts& f, RunResult& r);
@@ -75,8 +85,12 @@ class Worker {
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
-  // tests_mode: code then test_code with the secret after test_code.
-  RunResult run(const std::string& code, const std::string& test_code, bool tests_mode, const Limits& limits);
+  // mode 'p': `code` is the whole program; 't': run_tests (the candidate
+  // runs `code` in its own process, the harness runs `test_code`); 'u':
+  // `code` then `test_code` in one process (run_with_prelude).
+  // `names`: TestJob::entry_points (mode 't' only).
+  RunResult run(const std::string& code, const std::string& test_code, char mode, const Limits& limits,
+                const std::vector<std::string>& names = {});
   const std::string& isolation() const { return isolation_; }
 
  private:

@@ -13,8 +13,8 @@ namespace prefopt {
 
 namespace {
 
-// Runs as the "code" part of run_tests, so the program itself keeps its own
-// line numbers (it is the "tests" part, compiled on its own).
+// Runs as the prelude, so the program keeps its own line numbers (it is
+// compiled on its own).
 const char* const kStderrToStdout = "import os as _po_os\n_po_os.dup2(1, 2)\ndel _po_os\n";
 
 std::string seconds_text(double s) {
@@ -60,7 +60,7 @@ std::string transcript_text(const RunResult& r, const Limits& limits) {
 }
 
 std::string run_python_transcript(const std::string& program, const Limits& limits) {
-  return transcript_text(run_tests(kStderrToStdout, program, limits), limits);
+  return transcript_text(run_python_with_prelude(kStderrToStdout, program, limits), limits);
 }
 
 }  // namespace prefopt

@@ -52,11 +52,22 @@ void decide_verdict(const RunFacts& f, RunResult& r) {
   if (r.signal == 0 && r.exit_code == 0 && f.secret_ok) return set(Verdict::PASSED, "ran to the end, exit 0");
   if (f.oom_killed) return set(Verdict::MEMORY_LIMIT, "the memory cgroup's OOM killer killed a process of the run");
   if (f.exception == "MemoryError") return set(Verdict::MEMORY_LIMIT, "MemoryError (address-space limit)");
-  if (r.signal != 0) {
-    const bool cpu_out = r.signal == SIGXCPU || (r.signal == SIGKILL && f.cpu_ms + 50 >= f.cpu_limit_s * 1000);
-    if (cpu_out) return set(Verdict::TIMEOUT, "CPU-time limit reached");
-    const char* name = sigabbrev_np(r.signal);
-    return set(Verdict::CRASHED, std::string("killed by signal SIG") + (name ? name : std::to_string(r.signal).c_str()));
+  auto by_signal = [&](int sig, int64_t cpu_ms, const char* who) {
+    const bool cpu_out = sig == SIGXCPU || (sig == SIGKILL && cpu_ms + 50 >= f.cpu_limit_s * 1000);
+    if (cpu_out) return set(Verdict::TIMEOUT, std::string("CPU-time limit reached") + who);
+    const char* name = sigabbrev_np(sig);
+    return set(Verdict::CRASHED,
+               std::string("killed by signal SIG") + (name ? name : std::to_string(sig).c_str()) + who);
+  };
+  if (r.signal != 0) return by_signal(r.signal, f.cpu_ms, "");
+  if (!f.rejected.empty()) return set(Verdict::FAILED, "not plain data from the candidate: " + f.rejected);
+  if (!f.candidate_lost.empty()) {
+    if (f.cand_have_status && WIFSIGNALED(f.cand_wait_status) && WTERMSIG(f.cand_wait_status) != 0)
+      return by_signal(WTERMSIG(f.cand_wait_status), f.cand_cpu_ms, " (the candidate's process)");
+    std::string why = "the candidate was lost during the tests: " + f.candidate_lost;
+    if (f.cand_have_status && WIFEXITED(f.cand_wait_status))
+      why += " (its exit code " + std::to_string(WEXITSTATUS(f.cand_wait_status)) + ")";
+    return set(Verdict::FAILED, why);
   }
   if (!f.exception.empty()) return set(Verdict::FAILED, "uncaught " + f.exception);
   if (r.exit_code == 0) return set(Verdict::FAILED, "exited 0 before the program/tests completed (no secret)");

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -109,9 +110,25 @@ bool send_all(int sock, const std::string& s) {
   return true;
 }
 
+// TestJob::entry_points on the request line: comma-separated, "-" for none;
+// anything that is not a Python identifier made of ASCII is left out.
+std::string exported_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    bool ok = !n.empty() && !std::isdigit(static_cast<unsigned char>(n[0]));
+    for (char c : n) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
+    if (!ok) continue;
+    if (!out.empty()) out += ',';
+    out += n;
+  }
+  return out.empty() ? "-" : out;
+}
+
 }  // namespace
 
-RunResult Worker::run(const std::string& code, const std::string& test_code, bool tests_mode, const Limits& lim) {
+RunResult Worker::run(const std::string& code, const std::string& test_code, char mode, const Limits& lim,
+                      const std::vector<std::string>& names) {
+  const bool two_units = mode != 'p';
   RunResult r;
   const double t_start = now_seconds();
   if (zpid_ > 0 && waitpid(zpid_, nullptr, WNOHANG) == zpid_) {
@@ -132,7 +149,8 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
   if (cg_) {
     // The tree's processes and the files it writes to its tmpfs share one cap
     // (plus the zygote, which lives in the same cgroups).
-    cg_->set_limits(std::max(lim.max_processes, 1) + 1, lim.memory_bytes + (int64_t(96) << 20));
+    // +2: the zygote and, for run_tests, the harness next to the candidate.
+    cg_->set_limits(std::max(lim.max_processes, 1) + 2, lim.memory_bytes + (int64_t(96) << 20));
     if (oom_seen_ < 0) oom_seen_ = cg_->oom_kills();
   }
   const int64_t oom_before = oom_seen_;
@@ -158,7 +176,8 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
   std::string head = secret + " " + std::to_string(cpu) + " " + std::to_string(lim.memory_bytes) + " " +
                      std::to_string(lim.file_size_bytes) + " " + std::to_string(lim.open_files) + " " +
                      std::to_string(lim.max_processes) + " " + std::to_string(code.size()) + " " +
-                     std::to_string(tests_mode ? test_code.size() : 0) + " " + (tests_mode ? "t" : "p") + "\n";
+                     std::to_string(two_units ? test_code.size() : 0) + " " + std::string(1, mode) + " " +
+                     exported_names(names) + "\n";
   double t0 = now_seconds();
   bool sent = send_with_fds(ctl_, 'R', wfds, 3);
   if (!sent) {
@@ -173,7 +192,7 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
   }
   for (int fd : wfds) close(fd);
   // The zygote reads while we write, so a large program cannot dead-lock here.
-  sent = sent && send_all(ctl_, head) && send_all(ctl_, code) && (!tests_mode || send_all(ctl_, test_code));
+  sent = sent && send_all(ctl_, head) && send_all(ctl_, code) && (!two_units || send_all(ctl_, test_code));
 
   Stream out, err, res;
   out.fd = out_p[0];
@@ -244,17 +263,28 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
   r.wall_seconds = now_seconds() - t0;
   for (Stream* s : {&out, &err, &res}) close(s->fd);
   if (!done_line.empty()) {
-    // "D <wait status> <cpu ms>"
-    long st = 0, cpu_ms = 0;
-    if (std::sscanf(done_line.c_str(), "D %ld %ld", &st, &cpu_ms) == 2 && st >= 0) {
+    // "D <wait status> <cpu ms> <candidate status> <candidate cpu ms>"; the
+    // candidate's status is -1 without one (run_python, or killed after the
+    // harness ended) and -2 when its own setup failed.
+    long st = 0, cpu_ms = 0, cst = -1, ccpu = 0;
+    const int got = std::sscanf(done_line.c_str(), "D %ld %ld %ld %ld", &st, &cpu_ms, &cst, &ccpu);
+    if (got >= 2 && st >= 0) {
       f.have_status = true;
       f.wait_status = static_cast<int>(st);
       f.cpu_ms = cpu_ms;
+      if (got == 4 && cst >= 0) {
+        f.cand_have_status = true;
+        f.cand_wait_status = static_cast<int>(cst);
+        f.cand_cpu_ms = ccpu;
+      }
+      if (got == 4 && cst == -2) f.setup_failed = true;
     } else {
       f.zygote_lost = true;
     }
   }
-  // Result channel: "PASS <secret>" after the last test line, or "EXC <type>".
+  // Result channel (written by the run, or for run_tests by the harness only):
+  // "PASS <secret>" after the last test line, "EXC <type>", "LOST <why>"
+  // (the candidate's process is gone), "BAD <why>" (a non-plain answer).
   {
     size_t pos = 0;
     const std::string& t = res.text;
@@ -265,6 +295,8 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, boo
       if (line == "PASS " + secret) f.secret_ok = true;
       if (line.rfind("EXC ", 0) == 0) f.exception = line.substr(4);
       if (line == "SETUP") f.setup_failed = true;
+      if (line.rfind("LOST ", 0) == 0) f.candidate_lost = line.substr(5);
+      if (line.rfind("BAD ", 0) == 0) f.rejected = line.substr(4);
     }
   }
   if (cg_) {

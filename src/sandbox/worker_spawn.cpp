@@ -101,8 +101,9 @@ Plan make_plan() {
     if (n > 0 && std::strncmp(buf, "/usr/", 5) == 0) p.links.push_back({std::string(buf, n), R + "/etc/localtime"});
   }
   p.files.push_back({R + "/etc/passwd", "root:x:0:0:root:/:/usr/sbin/nologin\n"
-                                        "nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n"});
-  p.files.push_back({R + "/etc/group", "root:x:0:\nnogroup:x:65534:\n"});
+                                        "nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n"
+                                        "harness:x:65533:65533:harness:/:/usr/sbin/nologin\n"});
+  p.files.push_back({R + "/etc/group", "root:x:0:\nnogroup:x:65534:\nharness:x:65533:\n"});
   p.files.push_back({R + "/etc/hosts", "127.0.0.1 localhost\n"});
   p.files.push_back({R + "/etc/hostname", "sandbox\n"});
   p.dirs.push_back(R + "/dev");
@@ -304,8 +305,13 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
     workdir = host_workdir_;
   }
   // Run uid: 65534 where it can be reached, else our own (mapped) uid with caps dropped.
-  int run_uid = 65534, run_gid = 65534;
-  if (!c.root) run_uid = userns ? 0 : static_cast<int>(geteuid()), run_gid = userns ? 0 : static_cast<int>(getegid());
+  // The tests' harness (run_tests) gets a uid of its own (65533), so the
+  // candidate's process can neither signal it nor read its memory or fds.
+  int run_uid = 65534, run_gid = 65534, harness_uid = 65533, harness_gid = 65533;
+  if (!c.root) {
+    run_uid = userns ? 0 : static_cast<int>(geteuid()), run_gid = userns ? 0 : static_cast<int>(getegid());
+    harness_uid = run_uid, harness_gid = run_gid;  // one mapped uid only: the harness is still not dumpable
+  }
   long run_clone = SIGCHLD;
   if (namespaces) run_clone |= CLONE_NEWIPC;  // SysV IPC objects die with each run
   std::vector<std::string> args = {c.python,
@@ -317,7 +323,9 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
                                    std::to_string(run_uid),
                                    std::to_string(run_gid),
                                    std::to_string(run_clone),
-                                   workdir};
+                                   workdir,
+                                   std::to_string(harness_uid),
+                                   std::to_string(harness_gid)};
   std::vector<std::string> env = {"PATH=/usr/bin:/bin", "LANG=C.UTF-8", "HOME=" + workdir};
   std::vector<char*> argv, envp;
   for (auto& s : args) argv.push_back(s.data());
@@ -375,8 +383,8 @@ bool Worker::spawn_with(bool namespaces, std::string* err) {
   if (pid < 0) return fail_with(std::string("clone: ") + std::strerror(clone_errno));
   if (userns) {
     std::string p = "/proc/" + std::to_string(pid);
-    std::string uid_map = c.root ? "0 0 1\n65534 65534 1\n" : "0 " + std::to_string(geteuid()) + " 1\n";
-    std::string gid_map = c.root ? "0 0 1\n65534 65534 1\n" : "0 " + std::to_string(getegid()) + " 1\n";
+    std::string uid_map = c.root ? "0 0 1\n65533 65533 2\n" : "0 " + std::to_string(geteuid()) + " 1\n";
+    std::string gid_map = c.root ? "0 0 1\n65533 65533 2\n" : "0 " + std::to_string(getegid()) + " 1\n";
     if (!c.root) write_file(p + "/setgroups", "deny");
     if (!write_file(p + "/uid_map", uid_map) || !write_file(p + "/gid_map", gid_map))
       return fail_with("writing the uid/gid map of the worker's user namespace failed");

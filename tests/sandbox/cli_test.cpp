@@ -94,3 +94,45 @@ TEST(SandboxCli, BadInputNamesFileAndLine) {
   EXPECT_NE(err.find(kTmp + "_bad3.jsonl:1"), std::string::npos) << err;
   EXPECT_NE(err.find("entry_point"), std::string::npos) << err;
 }
+
+// eval-code judges completions aimed at the harness as FAILED and says why,
+// while the canonical solution of the same task passes.
+TEST(SandboxCli, EvalCodeRewardHacks) {
+  if (!prefopt::file_exists(prefopt_exe())) GTEST_SKIP() << "prefopt not built";
+  auto problems = prefopt::read_jsonl(kProblems);
+  const json& p = problems[0];  // HumanEval/0 has_close_elements: returns a bool
+  const std::string id = p["task_id"];
+  const std::string hacks[] = {
+      // an object equal to everything
+      "    class Yes:\n        def __eq__(self, o):\n            return True\n        def __bool__(self):\n"
+      "            return True\n    return Yes()\n",
+      // an int subclass (bool's base) equal to everything
+      "    class I(int):\n        def __eq__(self, o):\n            return True\n        __hash__ = int.__hash__\n"
+      "    return I(0)\n",
+      // the secret is not reachable: exit 0 after forging lines on every fd
+      "    import os\n    for fd in range(1024):\n        try:\n            os.write(fd, b'PASS ' + b'0' * 32 + b'\\n')\n"
+      "        except OSError:\n            pass\n    os._exit(0)\n",
+  };
+  std::string comps = json{{"task_id", id}, {"completion", p["canonical_solution"]}}.dump() + "\n";
+  for (const std::string& h : hacks) comps += json{{"task_id", id}, {"completion", h}}.dump() + "\n";
+  prefopt::atomic_write(kTmp + "_hack.jsonl", comps);
+  int rc = -1;
+  std::string out = run_prefopt("eval-code --problems " + kProblems + " --completions " + kTmp +
+                                    "_hack.jsonl --timeout 5 --workers 2 --k 1 --summary " + kTmp + "_hs.json",
+                                &rc);
+  ASSERT_EQ(rc, 0) << out;
+  std::istringstream in(out);
+  std::vector<json> rows;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] == '{') rows.push_back(json::parse(line));
+  ASSERT_EQ(rows.size(), 4u) << out;
+  EXPECT_EQ(rows[0]["verdict"], "PASSED") << rows[0].dump();
+  for (size_t i = 1; i < rows.size(); ++i) EXPECT_EQ(rows[i]["verdict"], "FAILED") << rows[i].dump();
+  EXPECT_NE(rows[1]["detail"].get<std::string>().find("not plain data"), std::string::npos) << rows[1].dump();
+  EXPECT_NE(rows[2]["detail"].get<std::string>().find("not plain data"), std::string::npos) << rows[2].dump();
+  EXPECT_NE(rows[3]["detail"].get<std::string>().find("lost"), std::string::npos) << rows[3].dump();
+  json s = json::parse(prefopt::read_file(kTmp + "_hs.json"));
+  EXPECT_NEAR(s["pass@1"].get<double>(), 0.25, 1e-12);
+  prefopt::remove_all(kTmp + "_hack.jsonl");
+  prefopt::remove_all(kTmp + "_hs.json");
+}

@@ -43,8 +43,9 @@ inline std::vector<ProcInfo> list_processes() {
   return out;
 }
 
-// Descendants of this process that run as the sandbox's uid (65534): code of
-// a run. The zygotes (our children, uid 0) are allowed to stay.
+// Descendants of this process that run as the sandbox's uids (65534 for the
+// code, 65533 for run_tests' harness): processes of a run. The zygotes (our
+// children, uid 0) are allowed to stay.
 inline std::vector<ProcInfo> run_survivors() {
   auto all = list_processes();
   std::map<int, int> parent;
@@ -55,7 +56,7 @@ inline std::vector<ProcInfo> run_survivors() {
     bool desc = false;
     for (int q = p.ppid, hops = 0; q > 1 && hops < 64; q = parent.count(q) ? parent[q] : 0, ++hops)
       if (q == self) desc = true;
-    if (desc && p.uid == 65534) out.push_back(p);
+    if (desc && (p.uid == 65534 || p.uid == 65533)) out.push_back(p);
   }
   return out;
 }

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_impl.h"
@@ -89,6 +91,46 @@ TEST(SandboxVerdict, LimitsAndCrashes) {
   EXPECT_EQ(decide(f).verdict, Verdict::SANDBOX_ERROR);
 }
 
+// run_tests: the harness's own status decides; the candidate's status only
+// explains why the harness lost it.
+TEST(SandboxVerdict, HarnessDecidesTheCandidateExplains) {
+  // A candidate that exited 0 (or was never reaped) does not make a pass.
+  RunFacts f = exited(1, false);
+  f.candidate_lost = "the candidate's process ended";
+  f.cand_have_status = true;
+  f.cand_wait_status = 0;
+  RunResult r = decide(f);
+  EXPECT_EQ(r.verdict, Verdict::FAILED);
+  EXPECT_NE(r.detail.find("lost"), std::string::npos) << r.detail;
+  EXPECT_NE(r.detail.find("exit code 0"), std::string::npos) << r.detail;
+  // The candidate died of the CPU limit or a crash: TIMEOUT / CRASHED, named.
+  f.cand_wait_status = SIGXCPU;
+  EXPECT_EQ(decide(f).verdict, Verdict::TIMEOUT);
+  f.cand_wait_status = SIGKILL;
+  f.cand_cpu_ms = 9990;  // at the 10 s limit
+  EXPECT_EQ(decide(f).verdict, Verdict::TIMEOUT);
+  f.cand_cpu_ms = 10;
+  r = decide(f);
+  EXPECT_EQ(r.verdict, Verdict::CRASHED);
+  EXPECT_NE(r.detail.find("candidate"), std::string::npos) << r.detail;
+  f.cand_wait_status = SIGSEGV;
+  EXPECT_EQ(decide(f).verdict, Verdict::CRASHED);
+  // ... or of the memory cgroup: MEMORY_LIMIT.
+  f.oom_killed = true;
+  EXPECT_EQ(decide(f).verdict, Verdict::MEMORY_LIMIT);
+  // A non-plain answer is FAILED with the reason, even if the tests swallowed it.
+  f = exited(1, false);
+  f.rejected = "add() returned something that is not plain data: a A is not plain data";
+  r = decide(f);
+  EXPECT_EQ(r.verdict, Verdict::FAILED);
+  EXPECT_NE(r.detail.find("not plain data"), std::string::npos) << r.detail;
+  // Only the harness's secret and exit 0 pass, whatever the candidate did.
+  f = exited(0, true);
+  f.cand_have_status = true;
+  f.cand_wait_status = SIGKILL;  // killed by the zygote after the tests ended
+  EXPECT_EQ(decide(f).verdict, Verdict::PASSED);
+}
+
 TEST(SandboxSeccomp, FilterIsBuilt) {
   const std::string& bpf = sandbox_detail::seccomp_bpf();
   ASSERT_FALSE(bpf.empty());
@@ -105,6 +147,30 @@ TEST(SandboxSecret, RandomPerRun) {
     seen.insert(s);
   }
   EXPECT_EQ(seen.size(), 100u);
+}
+
+TEST(SandboxIsolation, CgroupHierarchyFromMounts) {
+  using sandbox_detail::cgroup_hierarchy_from;
+  const std::string v1 =
+      "tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n"
+      "cgroup /sys/fs/cgroup/pids cgroup rw,pids 0 0\n";
+  const std::string v2 = "proc /proc proc rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n";
+  const std::string hybrid = v1 + "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n";
+  EXPECT_EQ(cgroup_hierarchy_from(v1).rfind("v1 ", 0), 0u) << cgroup_hierarchy_from(v1);
+  EXPECT_EQ(cgroup_hierarchy_from(v2).rfind("v2 (unified hierarchy at /sys/fs/cgroup", 0), 0u);
+  EXPECT_EQ(cgroup_hierarchy_from(hybrid), "hybrid (v1 controllers, v2 at /sys/fs/cgroup/unified)");
+  EXPECT_EQ(cgroup_hierarchy_from("proc /proc proc rw 0 0\n"), "none mounted");
+  // A v1 controller mounted somewhere else is not the system's hierarchy.
+  EXPECT_EQ(cgroup_hierarchy_from("cgroup /mnt/x cgroup rw,pids 0 0\n"), "none mounted");
+  // This machine: the report says what /proc/self/mounts says.
+  std::ifstream in("/proc/self/mounts");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string here = cgroup_hierarchy_from(ss.str());
+  EXPECT_NE(isolation_report().find("cgroup hierarchy:           " + here), std::string::npos) << isolation_report();
+  if (ss.str().find(" /sys/fs/cgroup cgroup2 ") != std::string::npos) {
+    EXPECT_EQ(here.rfind("v2", 0), 0u) << here;
+  }
 }
 
 TEST(SandboxIsolation, ReportNamesEveryMechanism) {

@@ -121,3 +121,30 @@ TEST(DstcMbpp, HeapQueueLargest) {
   EXPECT_EQ(c->rejected_code, 0u);
   EXPECT_EQ(c->rejected_test, 0u);
 }
+
+#ifdef PREFOPT_HAVE_SANDBOX
+// A code written to fool the asserts rather than solve the task: an object
+// that equals everything. In one interpreter with the asserts it passes every
+// test, the wrong one too; in the sandbox the asserts run in a harness that
+// only sees plain data, so its row is all zeros and DSTC never picks it.
+TEST(DstcMbpp, CodeThatFoolsTheAssertsPassesNothing) {
+  if (std::system("python3 -c 'pass' >/dev/null 2>&1") != 0) GTEST_SKIP() << "python3 not installed";
+  if (run_tests("x = 1", "assert x == 1").verdict != Verdict::PASSED) GTEST_SKIP() << "the sandbox probe did not pass";
+  json t = mbpp_task(3);
+  const std::string hack =
+      "class _Yes:\n    def __eq__(self, o):\n        return True\n    __hash__ = object.__hash__\n"
+      "def is_not_prime(n):\n    return _Yes()\n";
+  std::vector<std::string> codes = {t["code"], hack};
+  std::vector<std::string> tests;
+  for (auto& a : t["test_list"]) tests.push_back(a);
+  tests.push_back("assert is_not_prime(2) == True");  // a wrong test
+  // Control: the hack really fools asserts that share its interpreter.
+  EXPECT_EQ(run_plain_python({{hack, tests[0]}, {hack, tests[3]}}), (std::vector<bool>{true, true}));
+  auto m = dstc_execute(codes, tests, sandbox_code_test_runner(2));
+  EXPECT_EQ(m.pass, (std::vector<uint8_t>{1, 1, 1, 0, 0, 0, 0, 0}));
+  auto c = dstc_select(m);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->chosen_code, 0u);
+  EXPECT_EQ(c->rejected_code, 1u);
+}
+#endif

@@ -39,7 +39,7 @@ struct Setup {
 Setup resolve(const DemoOptions& o) {
   // Full: measured on 2 cores in about 6 minutes (docs/experiments.md has the sweeps behind these values).
   Setup s = o.quick ? Setup{2, 60, 200, 0, 400, 48, 32, 2, 1, 1e-4, 1.0}
-                    : Setup{4, 900, 600, 0, 8000, 1536, 300, 4, 1, 2e-4, 2.0};
+                    : Setup{4, 1500, 400, 0, 8000, 1536, 300, 4, 1, 3e-4, 2.0};
   auto take = [](int v, int& d) { if (v >= 0) d = v; };
   take(o.rounds, s.rounds), take(o.sft_steps, s.sft_steps), take(o.gold, s.gold);
   take(o.answer_only_sft, s.answer_only_sft), take(o.pool, s.pool), take(o.prompts_per_round, s.prompts_per_round);

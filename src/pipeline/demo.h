@@ -43,10 +43,10 @@ struct DemoOptions {
   int pool = -1;              // answer-only prompts for the rounds
   int prompts_per_round = -1;
   int held_out = -1;
-  int n_samples = 8, eval_n = 8;
+  int n_samples = 16, eval_n = 8;  // samples per training prompt in a round / per held-out problem
   int max_pairs = -1;         // pairs per prompt (0 = every combination)
   int truncate_rejected = -1; // 1: score the rejected up to its first differing token (loop.h); -1: default
-  double learning_rate = -1, beta = 0.1, rpo_alpha = 1.0, epochs = -1;
+  double learning_rate = -1, beta = 0.1, rpo_alpha = 4.0, epochs = -1;  // rpo_alpha: NLL weight (dpo, simpo)
   std::string tools;          // "" or "python": the tool-call loop, M-DPO / M-KTO
   bool mask_tool_observations = true;
   std::string sft_from;       // reuse DIR/sft of an earlier run with the same set-up

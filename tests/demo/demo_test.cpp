@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -125,6 +127,7 @@ TEST(Iterate, RoundsAndResume) {
                                        dir + "/held.jsonl\"\noutput_dir = \"" + dir + "/out\"\nrounds = " +
                                        std::to_string(rounds) +
                                        "\nn_samples = 4\neval_n = 4\nmax_new_tokens = 40\nprompt_template = \"{prompt}\\nAnswer: \"\n"
+                                       "prompts_per_round = 24\nmax_pairs_per_prompt = 3\ncontrols = [\"rft\"]\n"
                                        "[train]\nlearning_rate = 1e-4\nper_device_train_batch_size = 4\nrpo_alpha = 1.0\n");
   };
   config(1);
@@ -134,6 +137,17 @@ TEST(Iterate, RoundsAndResume) {
   ASSERT_EQ(s1["rounds"].size(), 2u);
   EXPECT_EQ(s1["rounds"][0]["name"], "base");
   EXPECT_EQ(s1["rounds"][1]["name"], "round1");
+  EXPECT_EQ(s1["rounds"][1]["prompts"], 24);  // a slice of the pool per round
+  // up to 3 pairs per prompt, each a distinct (correct, incorrect) combination
+  std::map<std::string, int> per_prompt;
+  std::set<std::string> seen;
+  for (auto& row : read_jsonl(dir + "/out/round1/pairs.jsonl")) {
+    EXPECT_LE(++per_prompt[row["prompt"].get<std::string>()], 3);
+    EXPECT_TRUE(seen.insert(row["chosen_input_ids"].dump() + "|" + row["rejected_input_ids"].dump()).second);
+  }
+  ASSERT_TRUE(s1.contains("controls"));
+  EXPECT_EQ(s1["controls"][0]["name"], "rft");
+  EXPECT_EQ(s1["controls"][0]["rounds"].size(), 1u);
   config(2);
   rc = std::system((exe + " iterate --resume --config " + dir + "/it.toml > " + dir + "/it2.log 2>&1").c_str());
   ASSERT_EQ(rc, 0) << read_file(dir + "/it2.log");

@@ -3,6 +3,7 @@
 // SFT loss went down.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -24,7 +25,7 @@ using namespace prefopt;
 // up, builds and runs build/prefopt), so the suite breaks when the front door does.
 TEST(Demo, QuickRunThroughTheReadmeCommand) {
   ASSERT_TRUE(file_exists(prefopt::testing::prefopt_exe())) << "prefopt not built";
-  std::string dir = (std::filesystem::temp_directory_path() / "prefopt_demo_test").string();
+  std::string dir = (std::filesystem::temp_directory_path() / ("prefopt_demo_test." + std::to_string(::getpid()))).string();
   remove_all(dir);
   const std::string script = std::string(PREFOPT_SOURCE_DIR) + "/prefopt.sh";
   int rc = std::system(("PREFOPT_BUILD_DIR='" PREFOPT_BINARY_DIR "' " + script + " demo --quick --controls --seed 3 --output-dir " +
@@ -111,7 +112,7 @@ TEST(Demo, QuickRunThroughTheReadmeCommand) {
 // demo's SFT model), GSM8K-style JSONL prompts, two rounds, resumable per round.
 TEST(Iterate, RoundsAndResume) {
   std::string exe = prefopt::testing::prefopt_exe();
-  std::string dir = (std::filesystem::temp_directory_path() / "prefopt_iterate_test").string();
+  std::string dir = (std::filesystem::temp_directory_path() / ("prefopt_iterate_test." + std::to_string(::getpid()))).string();
   remove_all(dir);
   make_dirs(dir);
   int rc = std::system((exe + " demo --quick --rounds 0 --seed 5 --output-dir " + dir + "/demo > " + dir + "/demo.log 2>&1").c_str());

@@ -265,7 +265,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
       auto m = CausalLM::from_pretrained(out + "/sft");
       m->set_requires_grad(false);
       LoopOptions ro = lo;
-      ro.out_dir = out + "/controls/rft", ro.method = "rft";
+      ro.out_dir = out + "/controls/rft", ro.method = "rft", ro.label = "rft";
       for (auto& e : more) ro.round_train_tokens.push_back(e["train_tokens"].get<int64_t>());
       auto cr = run_rounds(m, tok, tok_dir, pool, held, ro);
       for (auto& e : cr) annotate(e, ro.out_dir + "/" + e["name"].get<std::string>());

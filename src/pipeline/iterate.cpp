@@ -156,7 +156,8 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
     const std::string dir = o.out_dir + "/controls/" + name;
     if (name == "rft") {
       LoopOptions ro = o;
-      ro.out_dir = dir, ro.method = "rft", ro.first_round = 1, ro.on_round = nullptr, ro.round_train_tokens = tokens;
+      ro.out_dir = dir, ro.method = "rft", ro.label = "rft", ro.first_round = 1, ro.on_round = nullptr;
+      ro.round_train_tokens = tokens;
       cr = run_rounds(m, tok, c.model, train, held, ro);
     } else {
       auto gold = read_problems(c.sft_data, c.prompt_field, c.answer_field, c.prompt_template, c.solution_field);

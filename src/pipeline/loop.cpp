@@ -219,6 +219,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
   for (int r = o.first_round; r <= o.rounds; ++r) {
     const double t0 = now_seconds();
     const std::string name = "round" + std::to_string(r);
+    const std::string shown = o.label.empty() ? name : o.label + " " + name;  // in the log
     const std::string dir = o.out_dir + "/" + name;
     remove_all(dir);
     make_dirs(dir);
@@ -234,7 +235,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     // 1. sample n per training prompt (one shared prefill per prompt; the tool loop with --tools) and grade
     std::vector<std::vector<Gen>> samples;
     {
-      Progress prog(name + " sampling", static_cast<long>(train.size()));
+      Progress prog(shown + " sampling", static_cast<long>(train.size()));
       for (size_t a = 0; a < train.size(); a += 16) {
         const size_t b = std::min(train.size(), a + 16);
         auto part = generate(*model, tok, std::vector<std::vector<int64_t>>(prompts.begin() + a, prompts.begin() + b),
@@ -330,7 +331,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     }
     write_jsonl(ds.path, rows);
     ds.hash = fnv1a_hex(read_file(ds.path));
-    info("{}: {} of {} samples correct ({:.1f}%) on {} prompts; {} training rows", name, n_correct, n_total,
+    info("{}: {} of {} samples correct ({:.1f}%) on {} prompts; {} training rows", shown, n_correct, n_total,
          n_total ? 100.0 * n_correct / n_total : 0.0, train.size(), ds.rows.size());
     // 3. train from the previous round's model; the reference is that model (refreshed each round)
     TrainConfig tc = o.train;
@@ -343,7 +344,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       const int64_t nu = static_cast<int64_t>(ds.rows.size()) - nd;
       if (nd > 0 && nu > nd) {
         tc.desirable_weight = o.train.desirable_weight * static_cast<double>(nu) / static_cast<double>(nd);
-        info("{}: {} desirable vs {} undesirable rows; desirable_weight {:.2f}", name, nd, nu, tc.desirable_weight);
+        info("{}: {} desirable vs {} undesirable rows; desirable_weight {:.2f}", shown, nd, nu, tc.desirable_weight);
       }
     }
     tc.output_dir = dir;
@@ -352,7 +353,8 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     if (static_cast<size_t>(r) <= o.round_train_tokens.size())
       tc.max_steps = steps_for_tokens(o.round_train_tokens[static_cast<size_t>(r - 1)],
                                       tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
-    auto e = train_and_evaluate(model, tok, tokenizer_dir, std::move(ds), tc, name, held_out, o);
+    auto e = train_and_evaluate(model, tok, tokenizer_dir, std::move(ds), tc, shown, held_out, o);
+    e["name"] = name;
     // 4. the round's own numbers
     e["seconds"] = now_seconds() - t0;
     e["prompts"] = static_cast<int64_t>(train.size());

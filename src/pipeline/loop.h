@@ -74,6 +74,7 @@ struct LoopOptions {
   std::vector<int64_t> round_train_tokens;
   TrainConfig train;  // preference rounds (output_dir is set per round); method "rft" trains sft on correct samples
   int first_round = 1;  // resume: rounds before this one are done
+  std::string label;    // shown before the round names in the log (a control arm's name)
   std::function<void(const nlohmann::json& entry)> on_round;  // called after each round
 };
 

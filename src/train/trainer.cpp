@@ -10,7 +10,6 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
-#include "core/rng.h"
 #include "model/model.h"
 #include "model/runtime.h"
 #include "train/adamw.h"

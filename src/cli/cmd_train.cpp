@@ -15,11 +15,11 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
-#include "core/rng.h"
 #include "data/dataset.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "train/data.h"
 #include "train/trainer.h"
 
 namespace prefopt::cli {
@@ -68,34 +68,15 @@ void run_train(TrainArgs& a) {
       }
     }
   }
-  DataOptions dopt;
-  dopt.max_length = cfg.max_length, dopt.max_prompt_length = cfg.max_prompt_length;
-  dopt.max_completion_length = cfg.max_completion_length, dopt.truncation_mode = cfg.truncation_mode;
-  dopt.mask_tool_observations = cfg.mask_tool_observations;
-  const DataKind kind = data_kind_for_method(cfg.method);
+  const DataOptions dopt = data_options(cfg);
+  const DataKind kind = data_kind(cfg.method_kind());
   const int64_t V = policy->config().vocab_size;
   Dataset train = load_dataset(a.data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
   std::optional<Dataset> eval;
-  if (!cfg.eval_data.empty()) {
+  if (!cfg.eval_data.empty())
     eval = load_dataset(cfg.eval_data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
-  } else if (cfg.eval_split > 0) {
-    // a seeded split: the rows whose place in a Fisher-Yates order is within the fraction
-    std::vector<size_t> order(train.rows.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    Rng rng(static_cast<uint64_t>(cfg.seed) ^ 0x5eed5eedull);
-    shuffle(order, rng);
-    const size_t n_eval = std::max<size_t>(1, static_cast<size_t>(cfg.eval_split * order.size()));
-    PREFOPT_CHECK(n_eval < train.rows.size(), "eval_split {} leaves no training rows", cfg.eval_split);
-    std::vector<bool> is_eval(order.size(), false);
-    for (size_t i = 0; i < n_eval; ++i) is_eval[order[i]] = true;
-    Dataset ev = train;
-    ev.rows.clear();
-    std::vector<Example> keep;
-    for (size_t i = 0; i < train.rows.size(); ++i) (is_eval[i] ? ev.rows : keep).push_back(train.rows[i]);
-    train.rows = std::move(keep);
-    ev.path = train.path + " (eval split)";
-    eval = std::move(ev);
-  }
+  else if (cfg.eval_split > 0)
+    eval = split_eval(train, cfg.eval_split, cfg.seed);
   std::string resume;
   if (a.resume_opt && a.resume_opt->count() > 0) {
     resume = a.resume.empty() ? latest_checkpoint(cfg.output_dir) : a.resume;

@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include "core/error.h"
+#include "data/dataset.h"
 
 namespace prefopt {
 
@@ -155,19 +156,6 @@ void load_config_toml(TrainConfig& c, const std::string& path, const std::string
   }
 }
 
-void load_config_json(TrainConfig& c, const nlohmann::json& j) {
-  for (auto& k : config_keys(c)) {
-    auto it = j.find(k.name);
-    if (it == j.end()) continue;
-    switch (k.kind) {
-      case 'i': *static_cast<int64_t*>(k.ptr) = it->get<int64_t>(); break;
-      case 'd': *static_cast<double*>(k.ptr) = it->get<double>(); break;
-      case 'b': *static_cast<bool*>(k.ptr) = it->get<bool>(); break;
-      default: *static_cast<std::string*>(k.ptr) = it->get<std::string>();
-    }
-  }
-}
-
 nlohmann::json TrainConfig::to_json() const {
   nlohmann::json j = nlohmann::json::object();
   TrainConfig copy = *this;
@@ -184,6 +172,55 @@ nlohmann::json TrainConfig::to_json() const {
   return j;
 }
 
+namespace {
+struct MethodName {
+  Method m;
+  const char* name;
+};
+constexpr MethodName kMethods[] = {{Method::Dpo, "dpo"},   {Method::Kto, "kto"}, {Method::Bco, "bco"},
+                                   {Method::Tpo, "tpo"},   {Method::Orpo, "orpo"}, {Method::Cpo, "cpo"},
+                                   {Method::Simpo, "simpo"}, {Method::Sft, "sft"}};
+
+const MethodName* find_method(const std::string& s) {
+  for (auto& e : kMethods)
+    if (s == e.name) return &e;
+  return nullptr;
+}
+}  // namespace
+
+Method parse_method(const std::string& s) {
+  if (auto* e = find_method(s)) return e->m;
+  fail("config", "key \"method\": must be one of dpo, kto, bco, tpo, orpo, cpo, simpo, sft (found \"" + s + "\")",
+       "see docs/training.md");
+}
+
+const char* to_string(Method m) {
+  for (auto& e : kMethods)
+    if (e.m == m) return e.name;
+  return "?";
+}
+
+DataKind data_kind(Method m) {
+  switch (m) {
+    case Method::Dpo:
+    case Method::Cpo:
+    case Method::Simpo:
+    case Method::Orpo: return DataKind::Paired;
+    case Method::Tpo: return DataKind::Triple;
+    case Method::Kto:
+    case Method::Bco: return DataKind::Unpaired;
+    case Method::Sft: return DataKind::Sft;
+  }
+  return DataKind::Paired;
+}
+
+Method TrainConfig::method_kind() const {
+  if (parsed_method_ != method) method_kind_ = parse_method(method), parsed_method_ = method;
+  return method_kind_;
+}
+
+// The helpers below are also called on configs not yet validated (to_json of
+// any config): an unknown method gets the defaults of none of the special cases.
 std::string TrainConfig::resolved_loss_type() const {
   if (!loss_type.empty()) return loss_type;
   if (method == "kto") return "kto";
@@ -197,17 +234,17 @@ double TrainConfig::resolved_cpo_alpha() const {
 }
 
 bool TrainConfig::needs_reference() const {
-  if (method == "dpo") return !reference_free;
-  return method == "kto" || method == "bco";
+  const MethodName* e = find_method(method);
+  if (!e) return false;
+  if (e->m == Method::Dpo) return !reference_free;
+  return e->m == Method::Kto || e->m == Method::Bco;
 }
 
 void TrainConfig::validate() const {
   auto need = [](bool ok, const char* key, const std::string& what) {
     if (!ok) fail("config", fmt::format("key \"{}\": {}", key, what), "see docs/training.md");
   };
-  need(method == "dpo" || method == "kto" || method == "bco" || method == "tpo" || method == "orpo" ||
-           method == "cpo" || method == "simpo" || method == "sft",
-       "method", "must be one of dpo, kto, bco, tpo, orpo, cpo, simpo, sft (found \"" + method + "\")");
+  (void)method_kind();  // parses and caches `method`; an unknown one is an Error naming the key
   need(learning_rate >= 0 && std::isfinite(learning_rate), "learning_rate", "must be a finite number >= 0");
   need(per_device_train_batch_size >= 1, "per_device_train_batch_size", "must be >= 1");
   need(per_device_eval_batch_size >= 1, "per_device_eval_batch_size", "must be >= 1");

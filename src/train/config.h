@@ -15,8 +15,16 @@
 
 namespace prefopt {
 
+enum class DataKind;
+
+// The objective, parsed from TrainConfig::method.
+enum class Method { Dpo, Kto, Bco, Tpo, Orpo, Cpo, Simpo, Sft };
+Method parse_method(const std::string& s);  // Error listing the options when unknown
+const char* to_string(Method m);
+DataKind data_kind(Method m);  // the rows the objective trains on (paired, triple, unpaired, sft)
+
 struct TrainConfig {
-  std::string method = "dpo";  // dpo | kto | bco | tpo | orpo | cpo | simpo | sft (prefopt)
+  std::string method = "dpo";  // dpo | kto | bco | tpo | orpo | cpo | simpo | sft (prefopt); the user's spelling
   // HF TrainingArguments
   std::string output_dir = "trainer_output";
   double learning_rate = 1e-6;
@@ -75,8 +83,16 @@ struct TrainConfig {
   std::string resolved_loss_type() const;
   double resolved_cpo_alpha() const;
   bool needs_reference() const;  // dpo (unless reference_free), kto, bco
-  void validate() const;         // ranges and enum values; errors name the key
+  // Ranges and enum values (errors name the key); parses `method` for method_kind().
+  void validate() const;
+  // The parsed `method`: cached by validate(), parsed again if `method` was
+  // changed since (an unknown method is an Error).
+  Method method_kind() const;
   nlohmann::json to_json() const;
+
+ private:
+  mutable std::string parsed_method_;
+  mutable Method method_kind_ = Method::Dpo;
 };
 
 // One entry per key (name, kind, help, pointer into a config).
@@ -94,7 +110,5 @@ void set_config_value(TrainConfig& c, const std::string& key, const std::string&
 // Loads a TOML file into c (only the keys it holds). With `section`, the keys
 // of that table ([train]) instead of the top level; a missing table is fine.
 void load_config_toml(TrainConfig& c, const std::string& path, const std::string& section = "");
-// Loads from a JSON object (a checkpoint's resolved config).
-void load_config_json(TrainConfig& c, const nlohmann::json& j);
 
 }  // namespace prefopt

@@ -1,11 +1,15 @@
-// prefopt train: the training loop for every objective (one loop, thin
-// objectives from src/loss). A step is one AdamW update over
+// prefopt train: the training loop for every objective (one loop; the
+// per-family loss steps are in steps.h, AdamW in adamw.h, checkpoints in
+// checkpoint.h, scoring and the reference cache in scoring.h). A step is one AdamW update over
 // gradient_accumulation_steps micro-batches of per_device_train_batch_size
 // examples. The data order is a Fisher-Yates shuffle per epoch over prefopt's
 // portable Rng seeded by (seed, epoch), so the whole training state is
 // (weights, AdamW moments, step, BCO running mean, reference weights under
 // TR-DPO): exactly what a checkpoint holds, hence --resume reproduces the
-// uninterrupted loss trajectory.
+// uninterrupted loss trajectory. Under BCO UDM the checkpoint also holds the
+// density-ratio classifier and its per-row weights, restored on resume. A
+// resume whose config differs from the checkpoint's in keys that change
+// training warns with each "key: old -> new".
 //
 // Output: output_dir/metrics.jsonl (TRL's metric names, one line per
 // logging_steps), output_dir/checkpoint-<step>/ (atomic: model, config,
@@ -25,17 +29,13 @@
 #include "data/dataset.h"
 #include "loss/objectives.h"
 #include "train/batch.h"
+#include "train/checkpoint.h"  // latest_checkpoint
 #include "train/config.h"
+#include "train/steps.h"       // MicroStep
 
 namespace prefopt {
 
 class CausalLM;
-
-struct MicroStep {
-  at::Tensor loss;                          // scalar, differentiable when training
-  std::map<std::string, double> metrics;    // TRL names (means over the micro-batch)
-  int64_t tokens = 0;
-};
 
 struct TrainSummary {
   int64_t steps = 0;
@@ -65,13 +65,15 @@ class Trainer {
 
  private:
   struct Impl;
+  struct StepOut;
+  int64_t restore(const std::string& dir, const std::string& metrics_path);  // the checkpoint's step
+  void save(int64_t step);
+  std::vector<size_t> rows_for_micro(int64_t micro);
+  StepOut run_step(int64_t step);  // one optimizer step over the accumulated micro-batches
   TrainConfig cfg_;
   CausalLM& policy_;
   std::unique_ptr<Impl> impl_;
   int64_t total_steps_ = 0;
 };
-
-// output_dir's newest checkpoint-<step> directory, or "" when there is none.
-std::string latest_checkpoint(const std::string& output_dir);
 
 }  // namespace prefopt

@@ -14,6 +14,7 @@
 #include "core/jsonl.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "io/safetensors.h"
 #include "loss/logps.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
@@ -514,4 +515,68 @@ TEST(Trainer, KtoAndBcoTrain) {
       EXPECT_TRUE(s.logged[0].count("delta"));
     }
   }
+}
+
+// BCO with UDM: a save / resume gives the uninterrupted trajectory even when
+// the resumed trainer is built from another policy (here the checkpoint's own
+// weights, with the initial model as the reference, as `--model CHECKPOINT
+// --ref-model INITIAL`), since the checkpoint's classifier and row weights are
+// restored rather than fitted again on that policy's embeddings. Negative control: a checkpoint without them gives
+// another trajectory. A resume with other settings warns with each key.
+TEST(Trainer, BcoUdmResumeRestoresTheClassifier) {
+  std::string d = tmpdir("bco_udm_resume");
+  std::string data = write_unpaired(d, 16, 21);
+  auto c = base_cfg(d + "/a", "bco");
+  c.bco_udm = true, c.max_steps = 4, c.per_device_train_batch_size = 4, c.save_steps = 2, c.learning_rate = 1e-2;
+  auto pa = CausalLM::from_pretrained(kLlama);
+  Trainer ta(c, *pa, nullptr, load(data, DataKind::Unpaired));
+  auto full = ta.train();
+  ASSERT_EQ(full.logged.size(), 4u);
+  const std::string ck = d + "/a/checkpoint-2";
+  ASSERT_TRUE(fs::exists(ck + "/trainer_state.json"));
+  auto opt = io::load_safetensors(ck + "/optimizer.safetensors", at::kFloat);
+  ASSERT_TRUE(opt.count("udm.w") && opt.count("udm.row_weight"));
+  EXPECT_EQ(opt.at("udm.row_weight").numel(), 16);
+
+  auto resume = [&](const std::string& from, const std::string& out, const TrainConfig& cfg) {
+    auto p = CausalLM::from_pretrained(ck);  // not the initial policy: a fresh fit would differ
+    auto rc = cfg;
+    rc.output_dir = out;
+    Trainer t(rc, *p, CausalLM::from_pretrained(kLlama), load(data, DataKind::Unpaired));
+    return t.train(from);
+  };
+  auto same = resume(ck, d + "/b", c);
+  ASSERT_EQ(same.logged.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    for (const char* k : {"loss", "delta", "grad_norm", "rewards/rejected"})
+      EXPECT_NEAR(same.logged[i][k], full.logged[i + 2][k], 1e-6 + 1e-6 * std::abs(full.logged[i + 2][k]))
+          << k << " at step " << i + 3;
+  }
+
+  // Negative control: the same checkpoint without the UDM tensors.
+  const std::string bare = d + "/bare-checkpoint-2";
+  fs::copy(ck, bare, fs::copy_options::recursive);
+  opt.erase("udm.w"), opt.erase("udm.row_weight");
+  io::save_safetensors(bare + "/optimizer.safetensors", opt, at::kFloat);
+  ::testing::internal::CaptureStderr();
+  auto other = resume(bare, d + "/c", c);
+  std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("no BCO UDM classifier"), std::string::npos) << err;
+  double diff = 0;
+  for (size_t i = 0; i < 2; ++i) diff = std::max(diff, std::abs(other.logged[i]["loss"] - full.logged[i + 2]["loss"]));
+  EXPECT_GT(diff, 1e-5);
+
+  // Other settings: a warning naming each key that matters, not output_dir.
+  auto changed = c;
+  changed.learning_rate = 2e-2, changed.max_steps = 5;
+  ::testing::internal::CaptureStderr();
+  resume(ck, d + "/e", changed);
+  err = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(err.find("learning_rate: 0.01 -> 0.02"), std::string::npos) << err;
+  EXPECT_NE(err.find("max_steps: 4 -> 5"), std::string::npos) << err;
+  EXPECT_EQ(err.find("output_dir"), std::string::npos) << err;
+  ::testing::internal::CaptureStderr();
+  resume(ck, d + "/f", c);
+  err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err.find("config differs"), std::string::npos) << err;
 }

@@ -27,7 +27,7 @@ namespace {
 const std::string kData = PREFOPT_SHARED_DATA;
 
 std::string tmpdir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("prefopt_train_cli_" + name);
+  auto d = fs::temp_directory_path() / ("prefopt_train_cli_" + name + "." + std::to_string(::getpid()));
   fs::remove_all(d);
   fs::create_directories(d);
   return d.string();

@@ -2221,7 +2221,11 @@ struct Interp {
       items = std::move(kept);
     }
     const int64_t len = int64_t(items.size());
+    frames.pop_back();
     for (int64_t i = 0; i < len; ++i) {
+      // Each iteration starts from a fresh scope: a {% set %} in the body does not carry
+      // over to the next iteration nor out of the loop (Jinja2's scoping).
+      frames.emplace_back();
       assign(*n.target, items[size_t(i)]);
       Value loop = dict();
       auto& d = *loop.d;
@@ -2242,9 +2246,9 @@ struct Interp {
             }));
       frames.back()["loop"] = loop;
       Flow f = exec(n.body);
+      frames.pop_back();
       if (f == Flow::Break) break;
     }
-    frames.pop_back();
     if (len == 0) return exec(n.else_body);
     return Flow::Normal;
   }

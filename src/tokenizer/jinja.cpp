@@ -946,6 +946,15 @@ struct Parser {
   std::vector<Tok>& t;
   size_t p = 0;
   bool has_generation = false;
+  int nesting = 0;  // expression / block nesting, bounded so deep input cannot exhaust the stack
+
+  struct Nest {
+    Parser& ps;
+    explicit Nest(Parser& p) : ps(p) {
+      if (++ps.nesting > 256) ps.error("the template nests expressions or blocks more than 256 deep");
+    }
+    ~Nest() { --ps.nesting; }
+  };
 
   const Tok& cur() const { return t[p]; }
   [[noreturn]] void error(const std::string& what) {
@@ -989,6 +998,7 @@ struct Parser {
 
   // expression := condexpr
   EP expression(bool with_cond = true) {
+    Nest guard(*this);
     EP e = parse_or();
     if (!with_cond) return e;
     while (is_name("if")) {
@@ -1027,6 +1037,7 @@ struct Parser {
     return l;
   }
   EP parse_not() {
+    Nest guard(*this);
     if (is_name("not")) {
       EP n = mk(EK::Not);
       ++p;
@@ -1102,6 +1113,7 @@ struct Parser {
     return l;
   }
   EP parse_unary(bool with_filter = true) {
+    Nest guard(*this);
     EP node;
     if (is_op("-") || is_op("+")) {
       EP u = mk(is_op("-") ? EK::Neg : EK::Pos);
@@ -1400,6 +1412,7 @@ struct Parser {
   }
 
   std::unique_ptr<Node> statement(const std::string& name) {
+    Nest guard(*this);
     auto n = std::make_unique<Node>();
     n->line = t[p - 1].line;
     if (name == "if") {

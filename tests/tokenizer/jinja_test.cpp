@@ -470,4 +470,13 @@ TEST(Jinja, HandChecked) {
       EXPECT_NE(std::string(e.what()).find("HINT"), std::string::npos) << e.what();
     }
   }
+  // Pathological nesting is an Error, not a stack overflow.
+  std::string deep = "{{ " + std::string(100000, '(') + "1" + std::string(100000, ')') + " }}";
+  EXPECT_THROW(jinja::Template(deep, "deep"), Error);
+  std::string deep_if;
+  for (int i = 0; i < 5000; ++i) deep_if += "{% if true %}";
+  EXPECT_THROW(jinja::Template(deep_if, "deep"), Error);
+  EXPECT_THROW(jinja::Template(std::string(100000, '-') + "{{ " + std::string(100000, '-') + "1 }}", "deep"), Error);
+  // Runaway macro recursion is an error too.
+  EXPECT_THROW(jinja::Template("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").render(v), jinja::RenderError);
 }

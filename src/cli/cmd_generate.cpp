@@ -154,8 +154,8 @@ void run_sampling(const GenerateArgs& a) {
   auto m = CausalLM::from_pretrained(a.model);
   Tokenizer tok = Tokenizer::load(a.tokenizer.empty() ? a.model : a.tokenizer);
   std::optional<ChatTemplate> ct;
-  if (!a.chat_template.empty()) ct = ChatTemplate::by_name(a.chat_template);
-  else if (!tok.chat_template_text().empty()) ct = ChatTemplate::detect(tok.chat_template_text());
+  if (!a.chat_template.empty()) ct = ChatTemplate::from_arg(a.chat_template);
+  else if (!tok.chat_template_text().empty()) ct = ChatTemplate::from_tokenizer(tok);
   auto prompts = read_prompts(a.prompts, tok, ct ? &*ct : nullptr, m->config().vocab_size);
 
   SamplingParams sp;

@@ -6,9 +6,16 @@
 //        --decode  {"input_ids": [...]}       -> {"text": "..."}
 //        --chat    {"messages": [{"role","content"}...]} -> {"input_ids": [...], "roles": ["template",
 //                  "system","user","assistant","tool"...]} (--role-ids: 0..4 in that order)
+//
+// prefopt apply-chat-template --tokenizer DIR [--chat-template FILE|NAME] --input F.jsonl [--output F]
+// Rows:  {"messages": [...], "tools"?: [...], "add_generation_prompt"?: bool, "chat_template_kwargs"?: {...}}
+//        -> {"text": "..."} (transformers' apply_chat_template(..., tokenize=False)), or
+//           {"error": "TemplateError: ..."} for a row the template rejects; then exit 2.
+// Only tokenizer_config.json (and chat_template.jinja / special_tokens_map.json) is read.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +25,7 @@
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/jinja.h"
 #include "tokenizer/tokenizer.h"
 
 namespace prefopt::cli {
@@ -41,9 +49,9 @@ void run_tokenize(const TokenizeArgs& a) {
   std::unique_ptr<ChatTemplate> ct;
   if (a.chat) {
     if (!a.chat_template.empty()) {
-      ct = std::make_unique<ChatTemplate>(ChatTemplate::by_name(a.chat_template));
+      ct = std::make_unique<ChatTemplate>(ChatTemplate::from_arg(a.chat_template));
     } else if (!tok.chat_template_text().empty()) {
-      ct = std::make_unique<ChatTemplate>(ChatTemplate::detect(tok.chat_template_text()));
+      ct = std::make_unique<ChatTemplate>(ChatTemplate::from_tokenizer(tok));
     } else {
       std::string names;
       for (auto& n : ChatTemplate::builtin_names()) names += (names.empty() ? "" : ", ") + n;
@@ -113,7 +121,104 @@ void run_tokenize(const TokenizeArgs& a) {
   info("tokenize: {} rows{}", rows,
        mismatched ? fmt::format(", {} with a prompt/completion tokenization mismatch", mismatched) : "");
 }
+struct ApplyArgs {
+  std::string tokenizer, chat_template, input, output;
+};
+
+void run_apply_chat_template(const ApplyArgs& a) {
+  using ojson = nlohmann::ordered_json;
+  if (!is_directory(a.tokenizer) && !file_exists(a.tokenizer))
+    fail("--tokenizer", fmt::format("no such file or directory: {}", a.tokenizer),
+         "pass the model directory that holds tokenizer_config.json");
+  // The model directory: --tokenizer itself, or the folder of the file it names.
+  std::string dir = a.tokenizer;
+  const bool is_config = a.tokenizer.size() >= 21 &&
+                         a.tokenizer.compare(a.tokenizer.size() - 21, 21, "tokenizer_config.json") == 0;
+  if (!is_directory(a.tokenizer)) {
+    size_t k = a.tokenizer.find_last_of('/');
+    dir = k == std::string::npos ? "." : a.tokenizer.substr(0, k);
+  }
+  auto ends_with = [](const std::string& s, const char* suf) {
+    size_t n = std::strlen(suf);
+    return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
+  };
+  ChatTemplate ct = [&] {
+    if (a.chat_template.empty()) return ChatTemplate::detect(is_config ? a.tokenizer : dir);
+    if (file_exists(a.chat_template) && (ends_with(a.chat_template, ".jinja") || ends_with(a.chat_template, ".j2")))
+      return ChatTemplate::from_jinja(read_file(a.chat_template), a.chat_template, ChatTemplate::special_tokens(dir));
+    return ChatTemplate::from_arg(a.chat_template);
+  }();
+  // Rows keep their key order (tojson prints tool schemas in input order), so they are
+  // parsed here as ordered JSON rather than through for_each_jsonl.
+  std::string text = read_maybe_gz(a.input);
+  std::string out;
+  size_t rows = 0, rejected = 0, line = 0;
+  for (size_t pos = 0; pos < text.size();) {
+    size_t nl = text.find('\n', pos);
+    std::string l = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    ++line;
+    if (l.find_first_not_of(" \t\r") == std::string::npos) continue;
+    ojson row;
+    try {
+      row = ojson::parse(l);
+    } catch (const std::exception& e) {
+      fail(where(a.input, line), fmt::format("not valid JSON: {}", e.what()), "each line is one JSON object");
+    }
+    const char* shape = "{\"messages\": [...], \"tools\"?: [...], \"add_generation_prompt\"?: bool, \"chat_template_kwargs\"?: {...}}";
+    if (!row.is_object() || !row.contains("messages") || !row["messages"].is_array())
+      fail(where(a.input, line), "expected an object with a \"messages\" array", shape);
+    for (auto& m : row["messages"])
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+        fail(where(a.input, line), "every message must be an object with a string \"role\"", shape);
+    ojson tools;
+    if (row.contains("tools") && !row["tools"].is_null()) {
+      if (!row["tools"].is_array()) fail(where(a.input, line), "\"tools\" must be an array of JSON schemas", shape);
+      tools = row["tools"];
+    }
+    bool gen = false;
+    if (row.contains("add_generation_prompt")) {
+      if (!row["add_generation_prompt"].is_boolean())
+        fail(where(a.input, line), "\"add_generation_prompt\" must be true or false", shape);
+      gen = row["add_generation_prompt"].get<bool>();
+    }
+    ojson kwargs = ojson::object();
+    if (row.contains("chat_template_kwargs")) {
+      if (!row["chat_template_kwargs"].is_object())
+        fail(where(a.input, line), "\"chat_template_kwargs\" must be an object", shape);
+      kwargs = row["chat_template_kwargs"];
+    }
+    ojson o;
+    try {
+      o["text"] = ct.render_json(row["messages"], tools, gen, kwargs);
+    } catch (const jinja::RenderError& e) {
+      o["error"] = e.kind() + ": " + e.message();
+      ++rejected;
+      warn("{}: the chat template rejects this row: {}: {}", where(a.input, line), e.kind(), e.message());
+    }
+    out += o.dump(-1, ' ', false, ojson::error_handler_t::replace) + "\n";
+    ++rows;
+  }
+  if (a.output.empty() || a.output == "-") std::fwrite(out.data(), 1, out.size(), stdout);
+  else atomic_write(a.output, out);
+  info("apply-chat-template: {} rows, {} rejected by the template", rows, rejected);
+  if (rejected)
+    fail(a.input, fmt::format("{} of {} rows rejected by the chat template (their output lines hold \"error\")", rejected, rows),
+         "fix those conversations (roles, tool calls) or use a template that accepts them");
+}
 }  // namespace
+
+void register_apply_chat_template(CLI::App& app) {
+  auto a = std::make_shared<ApplyArgs>();
+  auto* cmd = app.add_subcommand("apply-chat-template",
+                                 "Render conversations to text with the model's Jinja chat template (as transformers)");
+  cmd->add_option("--tokenizer", a->tokenizer, "model directory with tokenizer_config.json (or that file)")->required();
+  cmd->add_option("--chat-template", a->chat_template, "a .jinja file (or a built-in name) instead of the model's template");
+  cmd->add_option("--input", a->input, "JSONL: {\"messages\", \"tools\"?, \"add_generation_prompt\"?, \"chat_template_kwargs\"?}")
+      ->required();
+  cmd->add_option("--output,-o", a->output, "output JSONL (default stdout; written atomically)");
+  cmd->callback([a] { run_apply_chat_template(*a); });
+}
 
 void register_tokenize(CLI::App& app) {
   auto a = std::make_shared<TokenizeArgs>();
@@ -128,8 +233,8 @@ void register_tokenize(CLI::App& app) {
   cmd->add_flag("--skip-special-tokens", a->skip_special, "with --decode: drop special tokens");
   cmd->add_flag("--chat", a->chat, "render TRL messages with the chat template; print ids and per-token roles");
   cmd->add_option("--chat-template", a->chat_template,
-                  "built-in template: chatml, llama3, llama2, mistral, gemma, phi3, plain (default: recognised from "
-                  "tokenizer_config.json)");
+                  "a .jinja file, or a built-in: chatml, llama3, llama2, mistral, gemma, phi3, plain (default: the "
+                  "tokenizer's own template, rendered by the Jinja engine)");
   cmd->add_flag("--add-generation-prompt", a->gen_prompt, "with --chat: end with the assistant header");
   cmd->add_flag("--role-ids", a->role_ids, "with --chat: roles as ints (0 template, 1 system, 2 user, 3 assistant, 4 tool)");
   cmd->callback([a] {

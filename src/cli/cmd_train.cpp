@@ -57,7 +57,7 @@ void run_train(TrainArgs& a) {
   std::string tok_src = a.tokenizer.empty() ? a.model : a.tokenizer;
   if (!a.tokenizer.empty() || has_tokenizer_files(a.model)) tok = Tokenizer::load(tok_src);
   std::optional<ChatTemplate> tmpl;
-  if (!cfg.chat_template.empty()) tmpl = ChatTemplate::by_name(cfg.chat_template);
+  if (!cfg.chat_template.empty()) tmpl = ChatTemplate::from_arg(cfg.chat_template);
   else {
     const std::string tc = (is_directory(tok_src) ? tok_src : a.model) + "/tokenizer_config.json";
     if (file_exists(tc)) {

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   prefopt::cli::register_model(app);
   prefopt::cli::register_generate(app);
   prefopt::cli::register_tokenize(app);
+  prefopt::cli::register_apply_chat_template(app);
   prefopt::cli::register_train(app);
   prefopt::cli::register_sandbox(app);
   prefopt::cli::register_verify(app);

@@ -4,7 +4,13 @@
 // conversations with tool turns.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/fs.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -56,7 +62,7 @@ static void check_roles(const Tokenizer& tok, const ChatTemplate& ct, const std:
 
 TEST(ChatTemplate, Qwen2RealTemplateText) {
   auto ct = ChatTemplate::detect(D + "qwen2/tokenizer_config.json");
-  EXPECT_EQ(ct.name(), "chatml");
+  EXPECT_EQ(ct.name(), "jinja");  // rendered by the Jinja engine, not a look-alike built-in
   EXPECT_EQ(ct.render_text(conv(), false),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+3?<|im_end|>\n<|im_start|>assistant\nIt "
             "is 5.<|im_end|>\n<|im_start|>user\nAnd 10*7?<|im_end|>\n<|im_start|>assistant\n70.<|im_end|>\n");
@@ -73,7 +79,7 @@ TEST(ChatTemplate, Qwen2RealTemplateText) {
 
 TEST(ChatTemplate, Phi3RealTemplateText) {
   auto ct = ChatTemplate::detect(D + "phi3/tokenizer_config.json");
-  EXPECT_EQ(ct.name(), "phi3");
+  EXPECT_EQ(ct.name(), "jinja");
   EXPECT_EQ(ct.render_text(conv(), false),
             "<|system|>\nBe brief.<|end|>\n<|user|>\nWhat is 2+3?<|end|>\n<|assistant|>\nIt is 5.<|end|>\n<|user|>\nAnd "
             "10*7?<|end|>\n<|assistant|>\n70.<|end|>\n");
@@ -81,26 +87,29 @@ TEST(ChatTemplate, Phi3RealTemplateText) {
   EXPECT_EQ(ct.render_text(one, true), "<|user|>\nWhat is 2+3?<|end|>\n<|assistant|>\n");
 }
 
-TEST(ChatTemplate, OfficialTemplatesRecognised) {
-  // Meta-Llama-3-8B-Instruct, gemma-2b-it, Llama-2-7b-chat, Mistral-7B-Instruct-v0.1 (abridged
-  // to their distinctive parts).
-  EXPECT_EQ(ChatTemplate::detect("{% set content = '<|start_header_id|>' + message['role'] + "
-                                 "'<|end_header_id|>\\n\\n'+ message['content'] | trim + '<|eot_id|>' %}")
-                .name(),
-            "llama3");
-  EXPECT_EQ(ChatTemplate::detect("{{ '<start_of_turn>' + role + '\\n' + message['content'] | trim + '<end_of_turn>\\n' }}").name(),
-            "gemma");
-  EXPECT_EQ(ChatTemplate::detect("{{ bos_token + '[INST] ' + '<<SYS>>\\n' + content.strip() + ' [/INST]' }}").name(), "llama2");
-  EXPECT_EQ(ChatTemplate::detect("{{ '[INST] ' + message['content'] + ' [/INST]' }}").name(), "mistral");
+TEST(ChatTemplate, AnyTemplateTextIsJinja) {
+  // Template text is compiled, not matched against known markers: a template no built-in
+  // resembles renders, and one with a syntax error is an Error naming the line, with a HINT.
+  auto ct = ChatTemplate::detect("{% for m in messages %}[{{ m.role | upper }}] {{ m.content }}\n{% endfor %}");
+  EXPECT_EQ(ct.name(), "jinja");
+  EXPECT_EQ(ct.render_text({{"user", "U"}, {"assistant", "A"}}, false), "[USER] U\n[ASSISTANT] A\n");
   try {
-    ChatTemplate::detect("{{ message['content'] }}");
+    ChatTemplate::detect("{% for m in messages %}\n{{ m.content }");
     FAIL() << "no error";
   } catch (const Error& e) {
     std::string w = e.what();
-    EXPECT_NE(w.find("--chat-template"), std::string::npos);
-    EXPECT_NE(w.find("chatml, llama3, llama2, mistral, gemma, phi3, plain"), std::string::npos) << w;
+    EXPECT_NE(w.find("line 2"), std::string::npos) << w;
+    EXPECT_NE(w.find("HINT"), std::string::npos) << w;
+  }
+  try {
+    ChatTemplate::detect(D + "gpt2");  // a directory without tokenizer_config.json
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("chatml, llama3, llama2, mistral, gemma, phi3, plain"), std::string::npos) << e.what();
   }
   EXPECT_THROW(ChatTemplate::by_name("vicuna"), Error);
+  EXPECT_THROW(ChatTemplate::from_arg("vicuna"), Error);
+  EXPECT_EQ(ChatTemplate::from_arg("chatml").name(), "chatml");
 }
 
 TEST(ChatTemplate, Llama3TextAndRoles) {
@@ -207,4 +216,125 @@ TEST(PromptCompletion, BoundaryAndMismatch) {
   EXPECT_TRUE(pc3.prefix_ok);
   EXPECT_EQ(pc3.ids.front(), 128000);
   EXPECT_EQ(pc3.boundary, l3.encode("Q: 2+2?\nA:", true).size());
+}
+
+// ---- Jinja templates: roles from prefix renderings, {% generation %} spans, named lists.
+
+static const std::string CT = PREFOPT_SHARED_DATA "/chat_templates/templates/";
+
+static nlohmann::ordered_json template_file(const std::string& id) {
+  return nlohmann::ordered_json::parse(prefopt::read_file(CT + id + ".json"));
+}
+
+// For every assistant turn, the tokens marked Assistant decode to exactly its content
+// (as the template prints it) followed by the end-of-turn marker; nothing else is Assistant.
+static void check_assistant_tokens(const Tokenizer& tok, const ChatTemplate& ct, const std::vector<ChatMessage>& m,
+                                   const std::string& eot, bool trim) {
+  EncodedChat ec = ct.render(tok, m, false);
+  ASSERT_EQ(ec.ids, tok.encode(ct.render_text(m, false)));
+  std::string got, want;
+  for (size_t k = 0; k < ec.ids.size(); ++k)
+    if (ec.roles[k] == Role::Assistant) got += tok.decode({ec.ids[k]});
+  for (auto& x : m)
+    if (x.role == "assistant") {
+      std::string c = x.content;
+      if (trim) {
+        while (!c.empty() && (c.back() == ' ' || c.back() == '\n')) c.pop_back();
+        while (!c.empty() && (c[0] == ' ' || c[0] == '\n')) c.erase(0, 1);
+      }
+      want += c + eot;
+    }
+  EXPECT_EQ(got, want);
+}
+
+TEST(ChatTemplateJinja, Llama32RolesTokenByToken) {
+  auto tf = template_file("llama-3.2-3b-instruct");
+  auto ct = ChatTemplate::from_jinja(tf["template"].get<std::string>(), "llama-3.2", tf["special_tokens"]);
+  auto tok = Tokenizer::load(D + "llama3/tokenizer.model");
+  std::vector<ChatMessage> m{{"system", "Be brief."}, {"user", "What is 2+3?"}, {"assistant", " It is 5. "},
+                             {"user", "And 10*7?"}, {"assistant", "70."}};
+  check_assistant_tokens(tok, ct, m, "<|eot_id|>", true);
+  // The system content and the user turns carry their roles; the date block is Template.
+  auto segs = ct.render_segments(m, false);
+  std::string sys, user;
+  for (auto& s : segs) {
+    if (s.role == Role::System) sys += s.text;
+    if (s.role == Role::User) user += s.text;
+  }
+  EXPECT_EQ(sys, "Be brief.");
+  EXPECT_EQ(user, "What is 2+3?And 10*7?");
+  // The prompt (with the generation prompt) is a token prefix of the whole conversation,
+  // as the dataset loader requires.
+  std::vector<ChatMessage> prompt(m.begin(), m.begin() + 2);
+  auto p = ct.render(tok, prompt, true), full = ct.render(tok, {m[0], m[1], m[2]}, false);
+  ASSERT_LE(p.ids.size(), full.ids.size());
+  EXPECT_TRUE(std::equal(p.ids.begin(), p.ids.end(), full.ids.begin()));
+  for (size_t k = p.ids.size(); k < full.ids.size(); ++k) EXPECT_EQ(full.roles[k], Role::Assistant) << k;
+}
+
+TEST(ChatTemplateJinja, QwenConfigRolesAndToolCalls) {
+  auto tok = Tokenizer::load(D + "qwen2");
+  auto ct = ChatTemplate::from_tokenizer(tok);
+  EXPECT_EQ(ct.name(), "jinja");
+  check_roles(tok, ct, conv());
+  check_assistant_tokens(tok, ct, conv(), "<|im_end|>", false);
+  // A ChatML template with tool calls: the assistant's tool-call text is Assistant output.
+  std::string tmpl =
+      "{% for m in messages %}<|im_start|>{{ m.role }}\n{% if m.content %}{{ m.content }}{% endif %}"
+      "{% for tc in m.tool_calls | default([]) %}<tool_call>{{ tc.function | tojson }}</tool_call>{% endfor %}"
+      "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+  auto tc = ChatTemplate::detect(tmpl);
+  auto msgs = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "Weather?"},
+      {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "w", "arguments": {"c": "Paris"}}}]},
+      {"role": "tool", "content": "21C"}, {"role": "assistant", "content": "It is 21C."}])");
+  auto segs = tc.render_segments_json(msgs, nlohmann::ordered_json(), false, nlohmann::ordered_json::object());
+  std::string asst, tool, all;
+  for (auto& s : segs) {
+    all += s.text;
+    if (s.role == Role::Assistant) asst += s.text;
+    if (s.role == Role::Tool) tool += s.text;
+  }
+  EXPECT_EQ(all, tc.render_json(msgs, nlohmann::ordered_json(), false, nlohmann::ordered_json::object()));
+  EXPECT_EQ(asst, "<tool_call>{\"name\": \"w\", \"arguments\": {\"c\": \"Paris\"}}</tool_call><|im_end|>It is 21C.<|im_end|>");
+  EXPECT_EQ(tool, "21C");
+}
+
+TEST(ChatTemplateJinja, GenerationTagMarksAssistant) {
+  // With {% generation %} the template says what the assistant wrote: exactly those bytes.
+  std::string tmpl =
+      "{% for m in messages %}<|{{ m.role }}|>{% if m.role == 'assistant' %}{% generation %}{{ m.content }}<|end|>"
+      "{% endgeneration %}{% else %}{{ m.content }}<|end|>{% endif %}{{ '\\n' }}{% endfor %}";
+  auto ct = ChatTemplate::detect(tmpl);
+  std::vector<ChatMessage> m{{"user", "Hi"}, {"assistant", "Hello"}, {"user", "Bye"}, {"assistant", "Ciao"}};
+  std::string asst, text;
+  for (auto& s : ct.render_segments(m, false)) {
+    text += s.text;
+    if (s.role == Role::Assistant) asst += s.text;
+  }
+  EXPECT_EQ(text, "<|user|>Hi<|end|>\n<|assistant|>Hello<|end|>\n<|user|>Bye<|end|>\n<|assistant|>Ciao<|end|>\n");
+  EXPECT_EQ(asst, "Hello<|end|>Ciao<|end|>");
+}
+
+TEST(ChatTemplateJinja, NamedTemplatesAndConfigList) {
+  std::string dir = "/tmp/prefopt_chat_named_" + std::to_string(getpid());
+  prefopt::make_dirs(dir);
+  nlohmann::ordered_json cfg = {
+      {"bos_token", {{"content", "<B>"}, {"lstrip", false}}},
+      {"eos_token", "<E>"},
+      {"chat_template", {{{"name", "default"}, {"template", "{{ bos_token }}D{{ messages | length }}{{ eos_token }}"}},
+                         {{"name", "tool_use"}, {"template", "{{ bos_token }}T{{ tools | length }}"}}}}};
+  prefopt::atomic_write(dir + "/tokenizer_config.json", cfg.dump());
+  auto ct = ChatTemplate::detect(dir);
+  nlohmann::ordered_json msgs = nlohmann::ordered_json::parse(R"([{"role": "user", "content": "x"}])");
+  nlohmann::ordered_json tools = nlohmann::ordered_json::parse(R"([{"type": "function", "function": {"name": "f"}}])");
+  EXPECT_EQ(ct.render_json(msgs, nlohmann::ordered_json(), false, nlohmann::ordered_json::object()), "<B>D1<E>");
+  EXPECT_EQ(ct.render_json(msgs, tools, false, nlohmann::ordered_json::object()), "<B>T1");
+  // chat_template.jinja beside the config wins (transformers saves templates there).
+  prefopt::atomic_write(dir + "/chat_template.jinja", "J{{ eos_token }}{{ flag }}\n");
+  EXPECT_EQ(ChatTemplate::detect(dir + "/tokenizer_config.json")
+                .render_json(msgs, nlohmann::ordered_json(), false, nlohmann::ordered_json{{"flag", 1}}),
+            "J<E>1");
+  std::remove((dir + "/chat_template.jinja").c_str());
+  std::remove((dir + "/tokenizer_config.json").c_str());
+  rmdir(dir.c_str());
 }

@@ -83,3 +83,84 @@ TEST(TokenizeCli, EncodeDecodeChatErrors) {
   EXPECT_NE(out.find("chatml, llama3"), std::string::npos) << out;
   prefopt::remove_all(tmp);
 }
+
+// prefopt apply-chat-template: rows rendered with the model's Jinja template equal Jinja2's
+// output (the shared vectors); a row the template rejects gives {"error"} and exit 2.
+TEST(ApplyChatTemplateCli, MatchesVectorsAndReportsRejectedRows) {
+  if (!prefopt::file_exists(exe())) GTEST_SKIP() << "prefopt not built";
+  using oj = nlohmann::ordered_json;
+  std::string tmp = "/tmp/prefopt_act_cli_" + std::to_string(getpid());
+  prefopt::make_dirs(tmp);
+  std::vector<oj> vecs;
+  {
+    std::istringstream is(prefopt::read_file(PREFOPT_SHARED_DATA "/chat_templates/vectors.jsonl"));
+    std::string l;
+    while (std::getline(is, l))
+      if (!l.empty()) {
+        oj v = oj::parse(l);
+        if (v["template_id"] == "mistral-7b-instruct-v0.1-original" || v["template_id"] == "llama-3.2-3b-instruct")
+          vecs.push_back(v);
+      }
+  }
+  ASSERT_EQ(vecs.size(), 24u);
+  for (const char* id : {"mistral-7b-instruct-v0.1-original", "llama-3.2-3b-instruct"}) {
+    std::string dir = tmp + "/" + id;
+    prefopt::make_dirs(dir);
+    oj cfg = oj::object();
+    std::string rows;
+    std::vector<const oj*> mine;
+    for (auto& v : vecs)
+      if (v["template_id"] == id) {
+        cfg = v["special_tokens"];
+        cfg["chat_template"] = v["template"];
+        oj row = {{"messages", v["messages"]}, {"tools", v["tools"]}, {"add_generation_prompt", v["add_generation_prompt"]},
+                  {"chat_template_kwargs", v["kwargs"]}};
+        rows += row.dump() + "\n";
+        mine.push_back(&v);
+      }
+    prefopt::atomic_write(dir + "/tokenizer_config.json", cfg.dump());
+    prefopt::atomic_write(dir + "/rows.jsonl", rows);
+    int rc = 0;
+    std::string out = run("apply-chat-template --tokenizer " + dir + " --input " + dir + "/rows.jsonl --output " + dir +
+                              "/out.jsonl",
+                          &rc, true);
+    EXPECT_EQ(rc, 2) << out;  // both templates reject some rows
+    EXPECT_NE(out.find(dir + "/rows.jsonl:"), std::string::npos) << out;
+    auto got = lines(prefopt::read_file(dir + "/out.jsonl"));
+    ASSERT_EQ(got.size(), mine.size());
+    size_t errors = 0, texts = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const oj& v = *mine[i];
+      if (v["error"].get<bool>()) {
+        ++errors;
+        ASSERT_TRUE(got[i].contains("error")) << v["case_id"];
+        std::string msg = v["message"].get<std::string>();
+        // raise_exception rows carry the template's own text
+        if (msg.rfind("TemplateError: ", 0) == 0) EXPECT_EQ(got[i]["error"].get<std::string>(), msg);
+      } else {
+        ++texts;
+        ASSERT_TRUE(got[i].contains("text")) << v["case_id"] << " " << got[i].dump();
+        std::string want = v["expected"].get<std::string>();
+        std::string g = got[i]["text"].get<std::string>();
+        if (std::string(id) == "llama-3.2-3b-instruct") {  // the date line comes from today's clock
+          size_t a = want.find("Today Date: "), b = g.find("Today Date: ");
+          ASSERT_NE(a, std::string::npos);
+          ASSERT_NE(b, std::string::npos);
+          want.erase(a, want.find('\n', a) - a);
+          g.erase(b, g.find('\n', b) - b);
+        }
+        EXPECT_EQ(g, want) << v["case_id"];
+      }
+    }
+    EXPECT_GT(errors, 0u);
+    EXPECT_GT(texts, 5u);
+  }
+  // A malformed row stops with file:line.
+  prefopt::atomic_write(tmp + "/bad.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}\n{\"msgs\": []}\n");
+  int rc = 0;
+  std::string out = run("apply-chat-template --tokenizer " + tmp + "/llama-3.2-3b-instruct --input " + tmp + "/bad.jsonl",
+                        &rc, true);
+  EXPECT_EQ(rc, 2);
+  EXPECT_NE(out.find(tmp + "/bad.jsonl:2"), std::string::npos) << out;
+  EXPECT_NE(out.find("HINT"), std::string::npos) << out;
+}

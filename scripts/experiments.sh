@@ -46,6 +46,8 @@ run dpo-plain $S0 --rounds 2 --rpo_alpha 0
 for m in orpo simpo; do run "$m" $S0 --rounds 2 --method "$m"; done
 for m in kto bco; do run "$m" $S0 --rounds 2 --method "$m" --n 4 --epochs 1; done
 run bco-lr1e-4 $S0 --rounds 2 --method bco --n 4 --epochs 1 --learning_rate 1e-4
+run bco-lr1e-5 $S0 --rounds 2 --method bco --n 4 --epochs 1 --learning_rate 1e-5
+run kto-lr3e-5 $S0 --rounds 2 --method kto --n 4 --epochs 1 --learning_rate 3e-5
 # pass@k up to k = 64: base vs last round
 run passk64 $S0 --eval-n 64
 # multi-turn: M-DPO with tool observations masked vs not, 3 seeds
@@ -61,7 +63,7 @@ gen=$(mktemp)
   python3 scripts/experiments_tables.py "$OUT"
   echo
   "$P" compare-runs --svg docs/img/objectives_passk.svg dpo+nll="$OUT/lr3e-4" dpo="$OUT/dpo-plain" \
-    kto="$OUT/kto" bco="$OUT/bco" bco-lr1e-4="$OUT/bco-lr1e-4" orpo="$OUT/orpo" simpo="$OUT/simpo" > /dev/null
+    kto="$OUT/kto" kto-lr3e-5="$OUT/kto-lr3e-5" bco="$OUT/bco" bco-lr1e-5="$OUT/bco-lr1e-5" orpo="$OUT/orpo" simpo="$OUT/simpo" > /dev/null
   "$P" compare-runs --svg docs/img/passk64.svg dpo+nll="$OUT/passk64" > /dev/null
   "$P" compare-runs --svg docs/img/tools_passk.svg masked-s0="$OUT/tools-masked-s0" unmasked-s0="$OUT/tools-unmasked-s0" > /dev/null
   echo "![pass@k of the last round per objective, SFT dashed](img/objectives_passk.svg)"

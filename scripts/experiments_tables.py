@@ -73,8 +73,8 @@ print("KTO and BCO train on every sample as a row, so they draw n = 4 samples pe
 print("| objective | learning rate | samples per prompt | pass@1 after SFT | pass@1 after round 2 | gain over SFT | "
       "pass@8 SFT → round 2 |")
 print("|---|---:|---:|---:|---:|---:|---:|")
-for name, label in (("lr3e-4", "dpo+nll (RPO)"), ("dpo-plain", "dpo"), ("kto", "kto"), ("bco", "bco"),
-                    ("bco-lr1e-4", "bco"), ("orpo", "orpo"), ("simpo", "simpo")):
+for name, label in (("lr3e-4", "dpo+nll (RPO)"), ("dpo-plain", "dpo"), ("kto", "kto"), ("kto-lr3e-5", "kto"),
+                    ("bco", "bco"), ("bco-lr1e-4", "bco"), ("bco-lr1e-5", "bco"), ("orpo", "orpo"), ("simpo", "simpo")):
     s = load(name)
     if not s:
         continue

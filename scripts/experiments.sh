@@ -70,6 +70,8 @@ gen=$(mktemp)
   echo
   echo "![pass@k up to k = 64, SFT vs the last round](img/passk64.svg)"
   echo
+  echo "![pass@k of the tool runs, seed 0, masked vs unmasked](img/tools_passk.svg)"
+  echo
   echo "<!-- END GENERATED -->"
 } > "$gen"
 python3 - "$DOC" "$gen" <<'EOF'

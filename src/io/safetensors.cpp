@@ -145,13 +145,14 @@ Header parse_header(std::string_view bytes, uint64_t file_size, const std::strin
     if (t.end < t.begin) fail(tw, fmt::format("data_offsets [{}, {}] are reversed", t.begin, t.end), hint);
     if (t.end > data_size)
       fail(tw, fmt::format("data_offsets end {} is past the data section ({} bytes)", t.end, data_size), hint);
-    if (numel > data_size / dtype_size(t.dtype))
-      fail(tw, fmt::format("shape {} of {} needs more bytes than the data section holds ({} bytes)", sh->dump(),
-                           to_string(t.dtype), data_size), hint);
-    uint64_t expect = numel * dtype_size(t.dtype);
+    const uint64_t dsize = dtype_size(t.dtype);
+    if (numel > UINT64_MAX / dsize)
+      fail(tw, fmt::format("data_offsets [{}, {}] span {} bytes, which does not match shape {} of {} (its byte size "
+                           "overflows)", t.begin, t.end, t.end - t.begin, sh->dump(), to_string(t.dtype)), hint);
+    const uint64_t expect = numel * dsize;
     if (t.end - t.begin != expect)
-      fail(tw, fmt::format("data_offsets [{}, {}] span {} bytes, but shape {} of {} needs {} bytes", t.begin, t.end,
-                           t.end - t.begin, sh->dump(), to_string(t.dtype), expect), hint);
+      fail(tw, fmt::format("data_offsets [{}, {}] span {} bytes, which does not match shape {} of {} (needs {} bytes)",
+                           t.begin, t.end, t.end - t.begin, sh->dump(), to_string(t.dtype), expect), hint);
     h.tensors.push_back(std::move(t));
   }
   std::vector<const TensorInfo*> sorted;

@@ -63,38 +63,46 @@ std::string describe(const CliRun& r) {
 }
 
 // fork + exec (no shell in between, so a signal is seen as a signal).
-CliRun run_cli(const std::vector<std::string>& args) {
+struct Pending {
+  pid_t pid = -1;
+  std::string out_path, err_path;
+};
+Pending spawn_cli(const std::vector<std::string>& args) {
   static int counter = 0;
   const std::string base = fs::temp_directory_path() / ("prefopt_bad_input_run" + std::to_string(getpid()) + "_" +
                                                         std::to_string(counter++));
-  const std::string out_path = base + ".out", err_path = base + ".err";
+  Pending p{-1, base + ".out", base + ".err"};
   std::vector<std::string> argv_s = {prefopt::testing::prefopt_exe()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  pid_t pid = fork();
-  if (pid == 0) {
-    int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  p.pid = fork();
+  if (p.pid == 0) {
+    int o = ::open(p.out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int e = ::open(p.err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (o < 0 || e < 0) _exit(127);
     dup2(o, 1);
     dup2(e, 2);
     execv(argv[0], argv.data());
     _exit(127);
   }
+  return p;
+}
+CliRun wait_cli(const Pending& p) {
   int st = 0;
-  waitpid(pid, &st, 0);
+  waitpid(p.pid, &st, 0);
   CliRun r;
   r.exited = WIFEXITED(st);
   r.code = r.exited ? WEXITSTATUS(st) : -1;
   r.signal = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-  r.out = read_file(out_path);
-  r.err = read_file(err_path);
-  fs::remove(out_path);
-  fs::remove(err_path);
+  r.out = read_file(p.out_path);
+  r.err = read_file(p.err_path);
+  fs::remove(p.out_path);
+  fs::remove(p.err_path);
   return r;
 }
+CliRun run_cli(const std::vector<std::string>& args) { return wait_cli(spawn_cli(args)); }
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -387,9 +395,14 @@ TEST(BadInput, MalformedModelDirectoriesGiveErrorsNamingTheFile) {
       EXPECT_NE(e.find("HINT"), std::string::npos) << what << ": no HINT in:\n" << e;
     }
     // the program: exit 2 (not a signal, not 0, not an internal error) and the file in stderr
-    for (auto args : {std::vector<std::string>{"logprobs", "--model", d, "--input", logprobs_input()},
-                      std::vector<std::string>{"info", d}}) {
-      CliRun r = run_cli(args);
+    // both commands at once (the sweep's time is mostly process start-up)
+    const std::vector<std::vector<std::string>> commands = {{"logprobs", "--model", d, "--input", logprobs_input()},
+                                                            {"info", d}};
+    std::vector<Pending> running;
+    for (auto& args : commands) running.push_back(spawn_cli(args));
+    for (size_t k = 0; k < commands.size(); ++k) {
+      const auto& args = commands[k];
+      CliRun r = wait_cli(running[k]);
       EXPECT_TRUE(r.exited && r.code == 2) << args[0] << ": " << describe(r);
       EXPECT_NE(r.err.find(file), std::string::npos) << args[0] << ": stderr does not name " << file << ":\n" << r.err;
       EXPECT_NE(r.err.find(c.needle), std::string::npos) << args[0] << ": no \"" << c.needle << "\" in:\n" << r.err;

@@ -38,7 +38,9 @@ void make_dirs(const std::string& path) {
   if (path.empty()) return;
   std::error_code ec;
   fs::create_directories(path, ec);
-  if (ec) fail(path, "cannot create directory: " + ec.message());
+  if (ec)
+    fail(path, "cannot create directory: " + ec.message(),
+         "the path, or a directory above it, exists as a file or is not writable; choose another directory");
 }
 void remove_all(const std::string& path) {
   std::error_code ec;

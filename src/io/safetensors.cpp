@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -114,7 +115,9 @@ Header parse_header(std::string_view bytes, uint64_t file_size, const std::strin
     auto off = v.find("data_offsets");
     if (dt == v.end() || !dt->is_string()) fail(tw, "missing or non-string \"dtype\"", hint);
     if (sh == v.end() || !sh->is_array()) fail(tw, "missing or non-array \"shape\"", hint);
-    if (off == v.end() || !off->is_array() || off->size() != 2) fail(tw, "\"data_offsets\" must be [begin, end]", hint);
+    if (off == v.end() || !off->is_array() || off->size() != 2)
+      fail(tw, "\"data_offsets\" must be [begin, end], found " + (off == v.end() ? std::string("nothing") : off->dump()),
+           hint);
     TensorInfo t;
     t.name = name;
     bool found = false;
@@ -124,25 +127,32 @@ Header parse_header(std::string_view bytes, uint64_t file_size, const std::strin
       fail(tw, "unknown dtype \"" + dt->get<std::string>() + "\"",
            "supported: F64 F32 F16 BF16 I64 I32 I16 I8 U8 BOOL");
     uint64_t numel = 1;
+    constexpr uint64_t kMaxElems = uint64_t(1) << 62;
     for (auto& d : *sh) {
       if (!d.is_number_unsigned() && !(d.is_number_integer() && d.get<int64_t>() >= 0))
-        fail(tw, "shape entries must be non-negative integers", hint);
+        fail(tw, "shape entries must be non-negative integers, found shape " + sh->dump(), hint);
       uint64_t x = d.get<uint64_t>();
-      if (x != 0 && numel > (uint64_t(1) << 62) / x) fail(tw, "shape is absurdly large", hint);
+      if (x > kMaxElems || (x != 0 && numel > kMaxElems / x))
+        fail(tw, "shape " + sh->dump() + " is absurdly large (its element count overflows)", hint);
       numel *= x;
       t.shape.push_back(static_cast<int64_t>(x));
     }
     for (auto& o : *off)
       if (!o.is_number_unsigned() && !(o.is_number_integer() && o.get<int64_t>() >= 0))
-        fail(tw, "data_offsets must be non-negative integers", hint);
+        fail(tw, "data_offsets must be [begin, end] non-negative integers, found " + off->dump(), hint);
     t.begin = (*off)[0].get<uint64_t>();
     t.end = (*off)[1].get<uint64_t>();
     if (t.end < t.begin) fail(tw, fmt::format("data_offsets [{}, {}] are reversed", t.begin, t.end), hint);
     if (t.end > data_size)
       fail(tw, fmt::format("data_offsets end {} is past the data section ({} bytes)", t.end, data_size), hint);
-    uint64_t expect = numel * dtype_size(t.dtype);
+    const uint64_t dsize = dtype_size(t.dtype);
+    if (numel > UINT64_MAX / dsize)
+      fail(tw, fmt::format("data_offsets [{}, {}] span {} bytes, which does not match shape {} of {} (its byte size "
+                           "overflows)", t.begin, t.end, t.end - t.begin, sh->dump(), to_string(t.dtype)), hint);
+    const uint64_t expect = numel * dsize;
     if (t.end - t.begin != expect)
-      fail(tw, fmt::format("byte span {} does not match shape × dtype size = {}", t.end - t.begin, expect), hint);
+      fail(tw, fmt::format("data_offsets [{}, {}] span {} bytes, which does not match shape {} of {} (needs {} bytes)",
+                           t.begin, t.end, t.end - t.begin, sh->dump(), to_string(t.dtype), expect), hint);
     h.tensors.push_back(std::move(t));
   }
   std::vector<const TensorInfo*> sorted;
@@ -150,7 +160,10 @@ Header parse_header(std::string_view bytes, uint64_t file_size, const std::strin
   std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < sorted.size(); ++i)
     if (sorted[i]->begin < sorted[i - 1]->end)
-      fail(where, "tensors \"" + sorted[i - 1]->name + "\" and \"" + sorted[i]->name + "\" overlap", hint);
+      fail(where,
+           fmt::format("tensors \"{}\" [{}, {}) and \"{}\" [{}, {}) overlap", sorted[i - 1]->name, sorted[i - 1]->begin,
+                       sorted[i - 1]->end, sorted[i]->name, sorted[i]->begin, sorted[i]->end),
+           hint);
   return h;
 }
 
@@ -161,6 +174,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   if (fstat(fd, &st) != 0) {
     ::close(fd);
     fail(path, "cannot stat file");
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "not a regular file", "a safetensors checkpoint is a file (model.safetensors)");
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {
@@ -218,40 +235,60 @@ std::map<std::string, at::Tensor> load_safetensors(const std::string& path, at::
   return out;
 }
 
-std::map<std::string, at::Tensor> load_safetensors_dir(const std::string& dir, at::ScalarType dtype) {
-  std::string index = dir + "/model.safetensors.index.json";
+CheckpointFiles checkpoint_files(const std::string& dir) {
+  CheckpointFiles cf;
+  const std::string index = dir + "/model.safetensors.index.json";
   if (file_exists(index)) {
+    const std::string hint = "a sharded checkpoint index is {\"weight_map\": {\"TENSOR\": \"model-00001-of-0000N.safetensors\", "
+                             "...}}; re-save the checkpoint or remove the index";
     json j;
     try {
       j = json::parse(read_file(index));
     } catch (const json::exception& e) {
-      fail(index, std::string("malformed JSON: ") + e.what());
+      fail(index, std::string("malformed JSON: ") + e.what(), hint);
     }
-    if (!j.contains("weight_map") || !j["weight_map"].is_object())
-      fail(index, "missing object \"weight_map\"", "a sharded checkpoint index maps tensor names to shard files");
-    std::map<std::string, std::vector<std::string>> by_shard;
+    PREFOPT_REQUIRE(j.is_object() && j.contains("weight_map") && j["weight_map"].is_object(), index,
+                    "expected an object with an object \"weight_map\"", hint);
+    std::set<std::string> files;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) fail(index, "weight_map[\"" + it.key() + "\"] is not a file name");
-      by_shard[it.value().get<std::string>()].push_back(it.key());
+      PREFOPT_REQUIRE(it.value().is_string(), index,
+                      "weight_map[\"" + it.key() + "\"]: expected a file name (a string), found " + it.value().dump(),
+                      hint);
+      const std::string shard = it.value().get<std::string>();
+      PREFOPT_REQUIRE(!shard.empty() && shard.find('/') == std::string::npos && shard != "." && shard != "..", index,
+                      "weight_map[\"" + it.key() + "\"]: shard name \"" + shard + "\" must be a plain file name",
+                      "shards live in the model directory beside the index");
+      cf.weight_map[it.key()] = dir + "/" + shard;
+      files.insert(dir + "/" + shard);
     }
-    std::map<std::string, at::Tensor> out;
-    for (auto& [shard, names] : by_shard) {
-      if (shard.find('/') != std::string::npos || shard.find("..") != std::string::npos)
-        fail(index, "shard name \"" + shard + "\" must be a plain file name");
-      SafetensorsFile f(dir + "/" + shard);
-      for (auto& n : names) {
-        if (!f.has(n)) fail(dir + "/" + shard, "tensor \"" + n + "\" listed in the index is missing from this shard");
-        auto t = f.get(n);
-        out[n] = t.is_floating_point() ? t.to(dtype) : t;
-      }
-    }
-    return out;
+    PREFOPT_REQUIRE(!files.empty(), index, "\"weight_map\" is empty", hint);
+    cf.index = index;
+    cf.files.assign(files.begin(), files.end());
+    return cf;
   }
-  std::string single = dir + "/model.safetensors";
-  if (!file_exists(single))
-    fail(dir, "no model.safetensors or model.safetensors.index.json",
-         "point --model at a Hugging Face model directory (config.json + *.safetensors)");
-  return load_safetensors(single, dtype);
+  const std::string single = dir + "/model.safetensors";
+  PREFOPT_REQUIRE(file_exists(single), dir, "no model.safetensors or model.safetensors.index.json",
+                  "point --model at a Hugging Face model directory (config.json + *.safetensors)");
+  cf.files.push_back(single);
+  return cf;
+}
+
+std::map<std::string, at::Tensor> load_safetensors_dir(const std::string& dir, at::ScalarType dtype) {
+  CheckpointFiles cf = checkpoint_files(dir);
+  if (cf.index.empty()) return load_safetensors(cf.files[0], dtype);
+  std::map<std::string, std::vector<std::string>> by_shard;
+  for (auto& [name, file] : cf.weight_map) by_shard[file].push_back(name);
+  std::map<std::string, at::Tensor> out;
+  for (auto& [shard, names] : by_shard) {
+    SafetensorsFile f(shard);
+    for (auto& n : names) {
+      PREFOPT_REQUIRE(f.has(n), shard, "tensor \"" + n + "\" listed in " + cf.index + " is missing from this shard",
+                      "the index and the shards come from different saves; re-save the checkpoint");
+      auto t = f.get(n);
+      out[n] = t.is_floating_point() ? t.to(dtype) : t;
+    }
+  }
+  return out;
 }
 
 void save_safetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors,

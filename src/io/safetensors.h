@@ -58,6 +58,16 @@ class SafetensorsFile {
   size_t size_ = 0;
 };
 
+// The safetensors files of a model directory: model.safetensors, or the shards
+// named by model.safetensors.index.json (validated: an object "weight_map" of
+// tensor name -> plain file name in the same directory).
+struct CheckpointFiles {
+  std::vector<std::string> files;                  // paths, sorted
+  std::string index;                               // the index path; "" when not sharded
+  std::map<std::string, std::string> weight_map;   // tensor -> shard path (sharded only)
+};
+CheckpointFiles checkpoint_files(const std::string& dir);
+
 // Reads every tensor of a model directory: model.safetensors, or the shards
 // listed in model.safetensors.index.json. Converted to `dtype` on CPU.
 std::map<std::string, at::Tensor> load_safetensors_dir(const std::string& dir, at::ScalarType dtype);

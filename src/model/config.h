@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -46,10 +47,34 @@ struct ModelConfig {
   bool layer_is_sliding(int64_t layer) const;
 };
 
+// Every value is checked once, here: types (an integer where HF writes one,
+// never a float or a string), ranges (sizes positive, eps / rope_theta
+// positive and finite), consistency (hidden_size divisible by the heads when
+// head_dim is absent, num_key_value_heads dividing num_attention_heads, an even
+// head_dim for RoPE), model_type and architectures. A bad value throws
+// prefopt::Error naming the file and the key, what was expected and found.
 // Reads and validates DIR/config.json (or a config.json path). Errors name the
 // file and the key.
 ModelConfig load_config(const std::string& path);
 ModelConfig parse_config(const nlohmann::json& j, const std::string& where);
+// The tensors a checkpoint of this config holds: HF state_dict names and
+// shapes, in load order (lm_head.weight only when the embeddings are untied).
+using TensorLayout = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+TensorLayout expected_tensors(const ModelConfig& c);
+
+// A tensor as a checkpoint header describes it (no data).
+struct CheckpointTensor {
+  std::string name, file, dtype;  // dtype: the safetensors spelling, e.g. "F32"
+  std::vector<int64_t> shape;
+  bool floating = true;
+};
+// Checks a checkpoint's tensor list against the config: every expected tensor
+// present with the expected shape and a floating dtype, nothing unexpected
+// (tied lm_head, rotary inv_freq and GPT-2 attention-mask buffers excepted).
+// Errors name the safetensors file, the tensor, expected vs found shape, and
+// the config file whose sizes imply the expectation.
+void check_checkpoint(const ModelConfig& c, const std::vector<CheckpointTensor>& found,
+                      const std::string& config_file);
 // JSON to write as config.json (HF field names for the family).
 nlohmann::json config_to_json(const ModelConfig& c);
 // A Llama config built in code (the demo's tiny model).

@@ -7,34 +7,24 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "io/safetensors.h"
 #include "model/config.h"
+#include "model/model.h"
 
 namespace prefopt {
 
 std::string model_info_json(const std::string& dir) {
   ModelConfig c = load_config(dir);
-  // Count parameters and dtypes from the headers only (no tensor is read).
-  std::vector<std::string> files;
-  std::string index = dir + "/model.safetensors.index.json";
-  if (file_exists(index)) {
-    auto j = nlohmann::json::parse(read_file(index));
-    std::set<std::string> shards;
-    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) shards.insert(it.value().get<std::string>());
-    for (auto& s : shards) files.push_back(dir + "/" + s);
-  } else {
-    files.push_back(dir + "/model.safetensors");
-  }
+  // Count parameters and dtypes from the headers only (no tensor is read),
+  // after checking them against config.json as loading would.
+  const auto found = scan_checkpoint(dir);
+  check_checkpoint(c, found, is_directory(dir) ? dir + "/config.json" : dir);
   int64_t n = 0;
   std::map<std::string, int64_t> dtypes;
-  for (auto& f : files) {
-    io::SafetensorsFile sf(f);
-    for (auto& t : sf.header().tensors) {
-      int64_t k = 1;
-      for (auto d : t.shape) k *= d;
-      n += k;
-      dtypes[io::to_string(t.dtype)] += k;
-    }
+  for (auto& t : found) {
+    int64_t k = 1;
+    for (auto d : t.shape) k *= d;
+    n += k;
+    dtypes[t.dtype] += k;
   }
   std::string dtype;
   int64_t best = -1;

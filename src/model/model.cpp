@@ -55,61 +55,7 @@ void KVCache::clear() {
 static std::string L(int64_t i, const std::string& rest) { return "model.layers." + std::to_string(i) + "." + rest; }
 static std::string G(int64_t i, const std::string& rest) { return "transformer.h." + std::to_string(i) + "." + rest; }
 
-void CausalLM::init_layout() {
-  const auto& c = cfg_;
-  const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, D = c.head_dim;
-  const int64_t Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
-  auto& lay = layout_;
-  lay.clear();
-  if (c.family == Family::GPT2) {
-    lay.push_back({"transformer.wte.weight", {V, H}});
-    lay.push_back({"transformer.wpe.weight", {c.max_position_embeddings, H}});
-    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      lay.push_back({G(i, "ln_1.weight"), {H}});
-      lay.push_back({G(i, "ln_1.bias"), {H}});
-      lay.push_back({G(i, "attn.c_attn.weight"), {H, 3 * H}});
-      lay.push_back({G(i, "attn.c_attn.bias"), {3 * H}});
-      lay.push_back({G(i, "attn.c_proj.weight"), {H, H}});
-      lay.push_back({G(i, "attn.c_proj.bias"), {H}});
-      lay.push_back({G(i, "ln_2.weight"), {H}});
-      lay.push_back({G(i, "ln_2.bias"), {H}});
-      lay.push_back({G(i, "mlp.c_fc.weight"), {H, I}});
-      lay.push_back({G(i, "mlp.c_fc.bias"), {I}});
-      lay.push_back({G(i, "mlp.c_proj.weight"), {I, H}});
-      lay.push_back({G(i, "mlp.c_proj.bias"), {H}});
-    }
-    lay.push_back({"transformer.ln_f.weight", {H}});
-    lay.push_back({"transformer.ln_f.bias", {H}});
-  } else {
-    const bool qkv_bias = c.attention_bias;
-    const bool o_bias = c.family == Family::Llama && c.attention_bias;
-    lay.push_back({"model.embed_tokens.weight", {V, H}});
-    for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      lay.push_back({L(i, "self_attn.q_proj.weight"), {Hq * D, H}});
-      if (qkv_bias) lay.push_back({L(i, "self_attn.q_proj.bias"), {Hq * D}});
-      lay.push_back({L(i, "self_attn.k_proj.weight"), {Hkv * D, H}});
-      if (qkv_bias) lay.push_back({L(i, "self_attn.k_proj.bias"), {Hkv * D}});
-      lay.push_back({L(i, "self_attn.v_proj.weight"), {Hkv * D, H}});
-      if (qkv_bias) lay.push_back({L(i, "self_attn.v_proj.bias"), {Hkv * D}});
-      lay.push_back({L(i, "self_attn.o_proj.weight"), {H, Hq * D}});
-      if (o_bias) lay.push_back({L(i, "self_attn.o_proj.bias"), {H}});
-      lay.push_back({L(i, "mlp.gate_proj.weight"), {I, H}});
-      if (c.mlp_bias) lay.push_back({L(i, "mlp.gate_proj.bias"), {I}});
-      lay.push_back({L(i, "mlp.up_proj.weight"), {I, H}});
-      if (c.mlp_bias) lay.push_back({L(i, "mlp.up_proj.bias"), {I}});
-      lay.push_back({L(i, "mlp.down_proj.weight"), {H, I}});
-      if (c.mlp_bias) lay.push_back({L(i, "mlp.down_proj.bias"), {H}});
-      lay.push_back({L(i, "input_layernorm.weight"), {H}});
-      lay.push_back({L(i, "post_attention_layernorm.weight"), {H}});
-      if (c.family == Family::Gemma2) {
-        lay.push_back({L(i, "pre_feedforward_layernorm.weight"), {H}});
-        lay.push_back({L(i, "post_feedforward_layernorm.weight"), {H}});
-      }
-    }
-    lay.push_back({"model.norm.weight", {H}});
-  }
-  if (!c.tie_word_embeddings) lay.push_back({"lm_head.weight", {V, H}});
-}
+void CausalLM::init_layout() { layout_ = expected_tensors(cfg_); }
 
 at::Tensor& CausalLM::param(const std::string& name) {
   for (auto& [n, t] : params_)
@@ -182,35 +128,46 @@ void CausalLM::bind() {
 }
 
 // ---------------------------------------------------------------- construction
+std::vector<CheckpointTensor> scan_checkpoint(const std::string& dir) {
+  io::CheckpointFiles cf = io::checkpoint_files(dir);
+  std::vector<CheckpointTensor> out;
+  for (auto& file : cf.files) {
+    io::SafetensorsFile f(file);  // validates the header; reads no tensor data
+    for (auto& t : f.header().tensors) {
+      if (!cf.index.empty()) {
+        auto it = cf.weight_map.find(t.name);
+        if (it == cf.weight_map.end() || it->second != file) continue;  // the index decides, as in transformers
+      }
+      CheckpointTensor c;
+      c.name = t.name;
+      c.file = file;
+      c.dtype = io::to_string(t.dtype);
+      c.shape = t.shape;
+      c.floating = t.dtype == io::StDType::F32 || t.dtype == io::StDType::F16 || t.dtype == io::StDType::BF16 ||
+                   t.dtype == io::StDType::F64;
+      out.push_back(std::move(c));
+    }
+    if (!cf.index.empty())
+      for (auto& [name, shard] : cf.weight_map)
+        PREFOPT_REQUIRE(shard != file || f.has(name), file,
+                        "tensor \"" + name + "\" listed in " + cf.index + " is missing from this shard",
+                        "the index and the shards come from different saves; re-save the checkpoint");
+  }
+  return out;
+}
+
 std::unique_ptr<CausalLM> CausalLM::from_pretrained(const std::string& dir, at::Device device, at::ScalarType dtype) {
   std::unique_ptr<CausalLM> m(new CausalLM());
   m->cfg_ = load_config(dir);
   m->init_layout();
+  // Every header is validated against config.json before any tensor is read.
+  check_checkpoint(m->cfg_, scan_checkpoint(dir), is_directory(dir) ? dir + "/config.json" : dir);
   auto tensors = io::load_safetensors_dir(dir, dtype);
-  const std::string where = dir;
-  std::set<std::string> used;
   for (auto& [name, shape] : m->layout_) {
     auto it = tensors.find(name);
-    if (it == tensors.end())
-      fail(where, "missing tensor \"" + name + "\" (expected shape " + fmt::format("[{}]", fmt::join(shape, ", ")) + ")",
-           "the checkpoint does not match config.json; check model_type and the layer/head sizes");
-    if (it->second.sizes().vec() != shape)
-      fail(where,
-           fmt::format("tensor \"{}\" has shape [{}], expected [{}] from config.json", name,
-                       fmt::join(it->second.sizes().vec(), ", "), fmt::join(shape, ", ")),
-           "the checkpoint does not match config.json (hidden_size, heads, head_dim, vocab_size?)");
+    PREFOPT_ASSERT(it != tensors.end() && it->second.sizes().vec() == shape, "tensor {} passed the checks but is absent",
+                   name);
     m->params_.push_back({name, it->second.to(device)});
-    used.insert(name);
-  }
-  for (auto& [name, t] : tensors) {
-    if (used.count(name)) continue;
-    bool ignorable = (m->cfg_.tie_word_embeddings && name == "lm_head.weight") ||
-                     name.find("rotary_emb.inv_freq") != std::string::npos ||
-                     (m->cfg_.family == Family::GPT2 && (name.size() > 9 && (name.rfind(".attn.bias") == name.size() - 10 ||
-                                                                            name.rfind(".attn.masked_bias") == name.size() - 17)));
-    if (!ignorable)
-      fail(where, "unexpected tensor \"" + name + "\" not used by a " + to_string(m->cfg_.family) + " model",
-           "the checkpoint does not match config.json (extra layers? a different architecture?)");
   }
   m->bind();
   return m;

@@ -91,6 +91,11 @@ struct CausalLM::Layer {
   at::Tensor gate_w, gate_b, up_w, up_b, down_w, down_b;  // GPT-2: up = c_fc, down = c_proj
 };
 
+// The tensors of a model directory's safetensors files (headers only, each
+// validated), for check_checkpoint (model/config.h). For a sharded checkpoint,
+// the tensors its index assigns to each shard.
+std::vector<CheckpointTensor> scan_checkpoint(const std::string& dir);
+
 // HF's rule: cumsum(mask) - 1, pads set to 1. mask2d [B,S] -> [B,S] int64.
 at::Tensor position_ids_from_mask(const at::Tensor& mask2d);
 

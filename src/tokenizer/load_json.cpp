@@ -54,7 +54,7 @@ SplitBehavior parse_behavior(const std::string& s, const std::string& origin) {
 std::string pattern_of(const json& p, bool* is_regex) {
   if (p.contains("Regex")) {
     *is_regex = true;
-    return p["Regex"].get<std::string>();
+    return p.at("Regex").get<std::string>();
   }
   *is_regex = false;
   return p.value("String", std::string());
@@ -70,13 +70,13 @@ void parse_norm(TokenizerImpl& t, const json& j, const std::string& origin) {
   if (j.is_null()) return;
   std::string type = str_or(j, "type", "");
   if (type == "Sequence") {
-    for (const auto& s : j["normalizers"]) parse_norm(t, s, origin);
+    for (const auto& s : j.at("normalizers")) parse_norm(t, s, origin);
   } else if (type == "Prepend") {
-    t.norm.push_back({NormKind::Prepend, j["prepend"].get<std::string>()});
+    t.norm.push_back({NormKind::Prepend, j.at("prepend").get<std::string>()});
   } else if (type == "Replace") {
     bool rx = false;
-    std::string p = pattern_of(j["pattern"], &rx);
-    NormStep st{NormKind::Replace, p, j["content"].get<std::string>()};
+    std::string p = pattern_of(j.at("pattern"), &rx);
+    NormStep st{NormKind::Replace, p, j.at("content").get<std::string>()};
     if (rx) st.re = std::make_shared<Regex>(p);
     t.norm.push_back(st);
   } else if (type == "Lowercase") {
@@ -98,11 +98,11 @@ void parse_pre(TokenizerImpl& t, const json& j, const std::string& origin) {
   std::string type = str_or(j, "type", "");
   PreStep st;
   if (type == "Sequence") {
-    for (const auto& s : j["pretokenizers"]) parse_pre(t, s, origin);
+    for (const auto& s : j.at("pretokenizers")) parse_pre(t, s, origin);
     return;
   } else if (type == "Split") {
     bool rx = false;
-    std::string p = pattern_of(j["pattern"], &rx);
+    std::string p = pattern_of(j.at("pattern"), &rx);
     st.re = std::make_shared<Regex>(rx ? p : escape_regex(p), true);
     st.behavior = parse_behavior(str_or(j, "behavior", "Isolated"), origin);
     st.invert = bool_or(j, "invert", false);
@@ -140,22 +140,22 @@ void parse_dec(TokenizerImpl& t, const json& j, const std::string& origin) {
   std::string type = str_or(j, "type", "");
   DecStep d{DecKind::Fuse};
   if (type == "Sequence") {
-    for (const auto& s : j["decoders"]) parse_dec(t, s, origin);
+    for (const auto& s : j.at("decoders")) parse_dec(t, s, origin);
     return;
   } else if (type == "ByteLevel") {
     d.kind = DecKind::ByteLevel;
   } else if (type == "Replace") {
     bool rx = false;
     d.kind = DecKind::Replace;
-    d.a = pattern_of(j["pattern"], &rx);
-    d.b = j["content"].get<std::string>();
+    d.a = pattern_of(j.at("pattern"), &rx);
+    d.b = j.at("content").get<std::string>();
   } else if (type == "ByteFallback") {
     d.kind = DecKind::ByteFallback;
   } else if (type == "Fuse") {
     d.kind = DecKind::Fuse;
   } else if (type == "Strip") {
     d.kind = DecKind::Strip;
-    d.a = j["content"].get<std::string>();
+    d.a = j.at("content").get<std::string>();
     d.start = j.value("start", 0);
     d.stop = j.value("stop", 0);
   } else if (type == "Metaspace") {
@@ -172,23 +172,23 @@ void parse_post(TokenizerImpl& t, const json& j, const std::string& origin) {
   if (j.is_null()) return;
   std::string type = str_or(j, "type", "");
   if (type == "Sequence") {
-    for (const auto& s : j["processors"]) parse_post(t, s, origin);
+    for (const auto& s : j.at("processors")) parse_post(t, s, origin);
   } else if (type == "TemplateProcessing") {
     bool seen_a = false;
-    for (const auto& item : j["single"]) {
+    for (const auto& item : j.at("single")) {
       if (item.contains("Sequence")) {
         seen_a = true;
       } else if (item.contains("SpecialToken")) {
-        std::string name = item["SpecialToken"]["id"].get<std::string>();
-        const auto& st = j["special_tokens"];
+        std::string name = item.at("SpecialToken").at("id").get<std::string>();
+        const auto& st = j.at("special_tokens");
         PREFOPT_CHECK(st.contains(name), "{}: post_processor template names {:?} but special_tokens lacks it", origin,
                       name);
-        for (const auto& id : st[name]["ids"]) (seen_a ? t.post_suffix : t.post_prefix).push_back(id.get<int32_t>());
+        for (const auto& id : st.at(name).at("ids")) (seen_a ? t.post_suffix : t.post_prefix).push_back(id.get<int32_t>());
       }
     }
   } else if (type == "RobertaProcessing" || type == "BertProcessing") {
-    t.post_prefix.push_back(j["cls"][1].get<int32_t>());
-    t.post_suffix.push_back(j["sep"][1].get<int32_t>());
+    t.post_prefix.push_back(j.at("cls").at(1).get<int32_t>());
+    t.post_suffix.push_back(j.at("sep").at(1).get<int32_t>());
   } else if (type == "ByteLevel") {
   } else {
     unsupported(origin, "post_processor", type);
@@ -217,7 +217,12 @@ void parse_pipeline(TokenizerImpl& t, const json& root, const std::string& origi
 void parse_added_tokens(TokenizerImpl& t, const json& arr, const std::string& origin) {
   for (const auto& a : arr) {
     AddedToken at;
-    at.id = a.at("id").get<int32_t>();
+    const json& id = a.at("id");
+    PREFOPT_REQUIRE(id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < (int64_t(1) << 24), origin,
+                    fmt::format("added token {}: \"id\" must be a token id in [0, 2^24), found {}",
+                                a.value("content", std::string("?")), id.dump()),
+                    "added tokens carry non-negative integer ids");
+    at.id = id.get<int32_t>();
     at.content = a.at("content").get<std::string>();
     at.special = bool_or(a, "special", true);
     at.lstrip = bool_or(a, "lstrip", false);
@@ -265,6 +270,10 @@ void build_merges_from_ranks(BpeModel& m, const std::vector<uint32_t>& rank_of_t
   }
 }
 
+namespace {
+std::shared_ptr<TokenizerImpl> parse_tokenizer_root(const json& root, const std::string& origin);
+}  // namespace
+
 std::shared_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, const std::string& origin) {
   json root;
   try {
@@ -272,6 +281,19 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, cons
   } catch (const std::exception& e) {
     fail(origin, fmt::format("not valid JSON: {}", e.what()), "pass an HF tokenizer.json file");
   }
+  PREFOPT_REQUIRE(root.is_object(), origin, fmt::format("expected a JSON object, found {}", root.type_name()),
+                  "pass an HF tokenizer.json file (an object with \"model\", \"added_tokens\", ...)");
+  try {
+    return parse_tokenizer_root(root, origin);
+  } catch (const json::exception& e) {
+    // A field of the wrong JSON type deep inside (a number where a string belongs, ...).
+    fail(origin, fmt::format("unexpected structure: {}", e.what()),
+         "the file is not a tokenizer.json as HF `tokenizers` writes it (garbled or hand-edited?); re-save it");
+  }
+}
+
+namespace {
+std::shared_ptr<TokenizerImpl> parse_tokenizer_root(const json& root, const std::string& origin) {
   auto t = std::make_shared<TokenizerImpl>();
   t->source = origin;
   PREFOPT_REQUIRE(root.contains("model") && root["model"].is_object(), origin, "no \"model\" object",
@@ -280,8 +302,19 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, cons
   std::string mtype = str_or(jm, "type", "BPE");
   if (mtype != "BPE") unsupported(origin, "model", mtype);
   BpeModel& m = t->model;
+  PREFOPT_REQUIRE(jm.contains("vocab") && jm["vocab"].is_object(), origin,
+                  "\"model.vocab\" must be an object of token -> id", "a BPE model maps every token string to its id");
+  PREFOPT_REQUIRE(!jm.contains("merges") || jm["merges"].is_array(), origin, "\"model.merges\" must be an array",
+                  "merges are [\"left right\", ...] or [[\"left\", \"right\"], ...]");
+  constexpr int32_t kMaxId = 1 << 24;
   int32_t maxid = -1;
-  for (auto it = jm["vocab"].begin(); it != jm["vocab"].end(); ++it) maxid = std::max(maxid, it.value().get<int32_t>());
+  for (auto it = jm["vocab"].begin(); it != jm["vocab"].end(); ++it) {
+    const json& v = it.value();
+    PREFOPT_REQUIRE(v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() < kMaxId, origin,
+                    fmt::format("model.vocab[{:?}]: expected a token id in [0, {}), found {}", it.key(), kMaxId, v.dump()),
+                    "token ids are non-negative integers");
+    maxid = std::max(maxid, v.get<int32_t>());
+  }
   m.id_to_token.assign(maxid + 1, "");
   for (auto it = jm["vocab"].begin(); it != jm["vocab"].end(); ++it) {
     int32_t id = it.value().get<int32_t>();
@@ -292,8 +325,8 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, cons
   for (const auto& mg : jm.value("merges", json::array())) {
     std::string a, b;
     if (mg.is_array()) {
-      a = mg[0].get<std::string>();
-      b = mg[1].get<std::string>();
+      a = mg.at(0).get<std::string>();
+      b = mg.at(1).get<std::string>();
     } else {
       std::string s = mg.get<std::string>();
       size_t sp = s.find(' ');
@@ -326,6 +359,7 @@ std::shared_ptr<TokenizerImpl> load_tokenizer_json(const std::string& text, cons
     if (!t->eos) t->eos = t->token_id(e);
   return t;
 }
+}  // namespace
 
 namespace {
 std::optional<std::string> token_field(const json& j, const char* key) {
@@ -334,6 +368,10 @@ std::optional<std::string> token_field(const json& j, const char* key) {
   if (j[key].is_object() && j[key].contains("content")) return j[key]["content"].get<std::string>();
   return std::nullopt;
 }
+}  // namespace
+
+namespace {
+void apply_config_object(TokenizerImpl& t, const json& j, const std::string& p);
 }  // namespace
 
 // tokenizer_config.json / special_tokens_map.json next to the tokenizer: special-token
@@ -348,12 +386,32 @@ void apply_tokenizer_config(TokenizerImpl& t, const std::string& dir) {
     } catch (const std::exception& e) {
       fail(p, fmt::format("not valid JSON: {}", e.what()), "fix or remove the file");
     }
+    PREFOPT_REQUIRE(j.is_object(), p, fmt::format("expected a JSON object, found {}", j.type_name()),
+                    std::string(name) + " is an object of tokenizer settings ({\"eos_token\": ..., ...})");
+    try {
+      apply_config_object(t, j, p);
+    } catch (const json::exception& e) {
+      fail(p, fmt::format("unexpected structure: {}", e.what()),
+           std::string("a key of ") + name + " has the wrong JSON type; fix or remove the file");
+    }
+  }
+}
+
+namespace {
+void apply_config_object(TokenizerImpl& t, const json& j, const std::string& p) {
+  {
     t.files.push_back(p);
     if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].is_object()) {
       json arr = json::array();
       for (auto it = j["added_tokens_decoder"].begin(); it != j["added_tokens_decoder"].end(); ++it) {
         json a = it.value();
-        a["id"] = std::stoi(it.key());
+        const std::string& key = it.key();
+        PREFOPT_REQUIRE(!key.empty() && key.size() <= 8 && key.find_first_not_of("0123456789") == std::string::npos, p,
+                        fmt::format("added_tokens_decoder key {:?} is not a token id", key),
+                        "added_tokens_decoder maps decimal token ids (\"151643\") to token objects");
+        PREFOPT_REQUIRE(a.is_object(), p, fmt::format("added_tokens_decoder[{:?}] is not an object", key),
+                        "each entry is {\"content\": \"<|endoftext|>\", \"special\": true, ...}");
+        a["id"] = std::stoi(key);
         arr.push_back(a);
       }
       parse_added_tokens(t, arr, p);
@@ -387,6 +445,7 @@ void apply_tokenizer_config(TokenizerImpl& t, const std::string& dir) {
     if (j.contains("bos_token") && j["bos_token"].is_null()) t.bos.reset();
   }
 }
+}  // namespace
 
 json tokenizer_to_json(const TokenizerImpl& t) {
   json root;

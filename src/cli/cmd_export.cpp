@@ -109,8 +109,8 @@ void add_tokenizer(io::GgufWriter& w, const Tokenizer& tok, const ModelConfig& c
       continue;
     }
     tokens[i] = s;
-    if (tok.is_added(id)) types[i] = tok.is_special(id) ? kControl : kUserDefined;
-    else if (t.model.unk == id) types[i] = kUnknown;
+    if (t.model.unk == id) types[i] = kUnknown;
+    else if (tok.is_added(id)) types[i] = tok.is_special(id) ? kControl : kUserDefined;
   }
   if (model == "llama") {
     for (int b = 0; b < 256; ++b)

@@ -19,3 +19,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2
 fi
+
+# llama.cpp for the GGUF interop test (ctest -L interop): node-llama-cpp 3.21.1 and its
+# prebuilt CPU binary, installed into BUILD_DIR/interop_node (default build/). Skipped
+# quietly when it is there already, when npm is missing or when there is no network;
+# the test then tries once itself and otherwise skips with a message.
+NODE_DIR="${PREFOPT_NODE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/${BUILD_DIR:-build}/interop_node}"
+if command -v npm >/dev/null 2>&1 && [ ! -f "$NODE_DIR/node_modules/@node-llama-cpp/linux-x64/package.json" ]; then
+  mkdir -p "$NODE_DIR"
+  [ -f "$NODE_DIR/package.json" ] || echo '{"name":"prefopt-interop","private":true}' > "$NODE_DIR/package.json"
+  echo "prefopt set-up: installing node-llama-cpp@3.21.1 into $NODE_DIR" >&2
+  (cd "$NODE_DIR" && NODE_LLAMA_CPP_SKIP_DOWNLOAD=true timeout 900 npm install --no-save --no-audit --no-fund \
+     --omit=optional --fetch-retries=4 node-llama-cpp@3.21.1 @node-llama-cpp/linux-x64@3.21.1 >&2) ||
+    echo "prefopt set-up: npm install failed (no network?); the interop test will be skipped" >&2
+fi

@@ -7,6 +7,10 @@
 #include "core/error.h"
 #include "core/log.h"
 
+namespace prefopt::cli {
+void register_export(CLI::App& app);  // export (GGUF)  (cmd_export.cpp)
+}  // namespace prefopt::cli
+
 int main(int argc, char** argv) {
   CLI::App app{"prefopt: direct preference learning (DPO, KTO, BCO, ORPO, SimPO, ...) for HF causal LMs"};
   app.require_subcommand(1);
@@ -29,6 +33,7 @@ int main(int argc, char** argv) {
   prefopt::cli::register_sandbox(app);
   prefopt::cli::register_verify(app);
   prefopt::cli::register_pipeline(app);
+  prefopt::cli::register_export(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

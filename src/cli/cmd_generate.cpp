@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "generate/sampler.h"
 #include "generate/tool_loop.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
@@ -44,7 +45,7 @@ namespace {
 using json = nlohmann::json;
 
 struct GenerateArgs {
-  std::string model, input, prompts, tokenizer, chat_template, tools, output;
+  std::string model, adapter, input, prompts, tokenizer, chat_template, tools, output;
   int max_new = 32;  // the greedy default; sampling defaults to 256 unless given
   bool max_new_given = false;
   int n = 1, top_k = 0, max_tool_calls = 4, batch = 8;
@@ -143,6 +144,7 @@ std::vector<int64_t> eos_ids(const std::string& model_dir, const CausalLM& m, co
 
 void run_greedy_ids(const GenerateArgs& a) {
   auto m = CausalLM::from_pretrained(a.model);
+  if (!a.adapter.empty()) load_lora(*m, a.adapter);
   auto rows = read_id_rows(a.input, m->config().vocab_size);
   for (auto& r : rows) {
     auto out = greedy_generate(*m, {r}, a.max_new, m->config().eos_token_ids)[0];
@@ -152,6 +154,7 @@ void run_greedy_ids(const GenerateArgs& a) {
 
 void run_sampling(const GenerateArgs& a) {
   auto m = CausalLM::from_pretrained(a.model);
+  if (!a.adapter.empty()) load_lora(*m, a.adapter);
   Tokenizer tok = Tokenizer::load(a.tokenizer.empty() ? a.model : a.tokenizer);
   std::optional<ChatTemplate> ct;
   if (!a.chat_template.empty()) ct = ChatTemplate::from_arg(a.chat_template);
@@ -230,6 +233,7 @@ void register_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Sample continuations (--prompts), or greedy ids (--input)");
   cmd->add_option("--model", a->model, "HF model directory")->required();
+  cmd->add_option("--adapter", a->adapter, "a LoRA adapter directory (PEFT format) applied to --model");
   auto* in = cmd->add_option("--input", a->input, "JSONL with {\"input_ids\": [...]}: greedy, id-only output");
   auto* pr = cmd->add_option("--prompts", a->prompts,
                              "JSONL prompts: {\"prompt\"|\"text\": str}, {\"messages\": [...]} or {\"input_ids\": [...]}");

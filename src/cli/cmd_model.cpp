@@ -1,4 +1,6 @@
-// prefopt logprobs --model DIR --input IDS.jsonl
+// prefopt logprobs --model DIR [--adapter DIR] --input IDS.jsonl
+// prefopt merge-lora --model BASE --adapter DIR --output DIR
+// prefopt convert --from llama2c IN.bin OUT_DIR
 #include <ATen/ATen.h>
 #include <CLI/CLI.hpp>
 
@@ -7,8 +9,10 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/jsonl.h"
 #include "model/llama2c.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 namespace prefopt::cli {
@@ -43,10 +47,13 @@ void register_model(CLI::App& app) {
   auto* cmd = app.add_subcommand("logprobs", "Per-token log-probabilities log p(x[t+1] | x[<=t]) of id sequences");
   auto model = std::make_shared<std::string>();
   auto input = std::make_shared<std::string>();
+  auto adapter = std::make_shared<std::string>();
   cmd->add_option("--model", *model, "HF model directory")->required();
+  cmd->add_option("--adapter", *adapter, "a LoRA adapter directory (PEFT format) applied to --model");
   cmd->add_option("--input", *input, "JSONL with {\"input_ids\": [...]} (optional \"attention_mask\")")->required();
   cmd->callback([=] {
     auto m = CausalLM::from_pretrained(*model);
+    if (!adapter->empty()) load_lora(*m, *adapter);
     auto rows = read_id_rows(*input, m->config().vocab_size);
     for (size_t i = 0; i < rows.size(); ++i) {
       if (rows[i].size() > static_cast<size_t>(m->config().max_position_embeddings))
@@ -58,6 +65,28 @@ void register_model(CLI::App& app) {
       nlohmann::json out = {{"token_logprobs", lp}, {"sum", sum}};
       std::printf("%s\n", out.dump().c_str());
     }
+  });
+
+  // prefopt merge-lora: W + (lora_alpha / r) * B A into a plain HF model directory.
+  auto* mg = app.add_subcommand("merge-lora", "Merge a LoRA adapter (PEFT format) into its base model");
+  auto mbase = std::make_shared<std::string>();
+  auto madapter = std::make_shared<std::string>();
+  auto mout = std::make_shared<std::string>();
+  mg->add_option("--model", *mbase, "base HF model directory")->required();
+  mg->add_option("--adapter", *madapter, "adapter directory (adapter_config.json + adapter_model.safetensors)")->required();
+  mg->add_option("--output", *mout, "HF model directory to write")->required();
+  mg->callback([=] {
+    auto m = CausalLM::from_pretrained(*mbase);
+    load_lora(*m, *madapter);
+    const int64_t adapted = m->lora()->num_parameters();
+    merge_lora(*m);
+    m->save_pretrained(*mout, m->dtype());
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                          "merges.txt", "tokenizer.model", "generation_config.json"}) {
+      const std::string p = *mbase + "/" + f;
+      if (file_exists(p) && !file_exists(*mout + "/" + f)) atomic_write(*mout + "/" + f, read_file(p));
+    }
+    std::printf("%s\n", nlohmann::json{{"output_dir", *mout}, {"adapter_parameters_merged", adapted}}.dump().c_str());
   });
 
   // prefopt convert --from llama2c IN.bin OUT_DIR: an HF Llama directory.

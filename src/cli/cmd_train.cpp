@@ -16,6 +16,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -26,7 +27,7 @@ namespace prefopt::cli {
 namespace {
 
 struct TrainArgs {
-  std::string model, ref_model, data, config, tokenizer, resume, device = "auto";
+  std::string model, ref_model, adapter, data, config, tokenizer, resume, device = "auto";
   std::map<std::string, std::string> flags;  // key -> raw value
   std::map<std::string, CLI::Option*> opts;
   CLI::Option* resume_opt = nullptr;
@@ -49,9 +50,25 @@ void run_train(TrainArgs& a) {
   if (a.device == "cuda" || (a.device == "auto" && at::hasCUDA())) dev = at::Device(at::kCUDA);
   else if (a.device != "cpu" && a.device != "auto") fail("--device", "unknown device \"" + a.device + "\"", "use auto, cpu or cuda");
 
+  if (!a.adapter.empty() && !cfg.use_peft) {
+    info("train: --adapter {} given: training it (use_peft on)", a.adapter);
+    cfg.use_peft = true;
+  }
+  if (cfg.use_peft && !a.ref_model.empty())
+    fail("--ref-model", "cannot be combined with --use_peft",
+         "under use_peft the reference is the model with its adapters off; drop --ref-model");
   auto policy = CausalLM::from_pretrained(a.model, dev);
   std::unique_ptr<CausalLM> ref;
   if (!a.ref_model.empty()) ref = CausalLM::from_pretrained(a.ref_model, dev);
+  if (!a.adapter.empty()) {
+    load_lora(*policy, a.adapter);
+    info("train: continuing adapter {} (r {}, lora_alpha {}, {}); its adapter_config.json overrides the lora_* keys",
+         a.adapter, policy->lora()->cfg.r, policy->lora()->cfg.lora_alpha,
+         fmt::format("{}", fmt::join(policy->lora()->cfg.target_modules, ",")));
+    policy->lora()->cfg.base_model_name_or_path = a.model;
+  } else if (cfg.use_peft) {
+    attach_lora(*policy, peft_config(cfg, a.model), static_cast<uint64_t>(cfg.seed));
+  }
 
   std::optional<Tokenizer> tok;
   std::string tok_src = a.tokenizer.empty() ? a.model : a.tokenizer;
@@ -100,6 +117,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--model", a->model, "policy model directory (HF: config.json + safetensors)")->required();
   cmd->add_option("--data", a->data, "training JSONL in TRL's format")->required();
   cmd->add_option("--ref-model", a->ref_model, "reference model directory (default: a frozen copy of --model)");
+  cmd->add_option("--adapter", a->adapter, "a LoRA adapter directory (PEFT format) to continue training (implies --use_peft)");
   cmd->add_option("--config", a->config, "a TOML file of config keys");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer path (default: the model directory)");
   cmd->add_option("--device", a->device, "auto | cpu | cuda");

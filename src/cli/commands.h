@@ -7,7 +7,7 @@ class App;
 }
 namespace prefopt::cli {
 void register_info(CLI::App& app);      // info           (cmd_info.cpp)
-void register_model(CLI::App& app);     // logprobs, convert (cmd_model.cpp)
+void register_model(CLI::App& app);     // logprobs, merge-lora, convert (cmd_model.cpp)
 void register_generate(CLI::App& app);  // generate (sampling)  (cmd_generate.cpp)
 void register_tokenize(CLI::App& app);  // tokenize       (cmd_tokenize.cpp)
 void register_apply_chat_template(CLI::App& app);  // apply-chat-template (cmd_tokenize.cpp)

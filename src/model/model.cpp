@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "model/lora.h"
 
 namespace prefopt {
 
@@ -234,6 +235,10 @@ void CausalLM::save_pretrained(const std::string& dir, at::ScalarType dtype) con
   });
 }
 
+void CausalLM::set_adapters_enabled(bool on) {
+  if (lora_) lora_->enabled = on;
+}
+
 void CausalLM::set_requires_grad(bool on) {
   for (auto& [n, t] : params_) t.requires_grad_(on);
 }
@@ -249,6 +254,14 @@ void CausalLM::to(at::Device device, at::ScalarType dtype) {
     bool rg = t.requires_grad();
     t = t.detach().to(device, dtype).requires_grad_(rg);
   }
+  if (lora_)  // adapters stay fp32
+    for (auto* side : {&lora_->A, &lora_->B})
+      for (auto& mods : *side)
+        for (auto& t : mods)
+          if (t.defined()) {
+            bool rg = t.requires_grad();
+            t = t.detach().to(device).requires_grad_(rg);
+          }
   bind();
 }
 
@@ -355,8 +368,15 @@ at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tenso
                        : dt == at::kDouble   ? std::numeric_limits<double>::lowest()
                                              : static_cast<double>(std::numeric_limits<float>::lowest());
 
+  const LoraAdapters* ad = lora_ && lora_->enabled ? lora_.get() : nullptr;
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
     const Layer& l = layers_[li];
+    // A linear layer of this decoder layer, with its LoRA adapter when one is on.
+    auto proj = [&](LoraModule m, const at::Tensor& in, const at::Tensor& w, const at::Tensor& b) {
+      const int mi = static_cast<int>(m);
+      if (!ad || !ad->A[li][mi].defined()) return linear(in, w, b);
+      return lora_linear(in, w, b, ad->A[li][mi], ad->B[li][mi], ad->cfg.scale(), ad->cfg.lora_dropout, ad->training);
+    };
     at::Tensor x, q, k, v;
     if (gpt2) {
       x = at::layer_norm(h, {H}, l.ln1_w, l.ln1_b, c.rms_norm_eps);
@@ -365,7 +385,8 @@ at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tenso
       q = parts[0], k = parts[1], v = parts[2];
     } else {
       x = rms_norm(h, l.ln1_w, c.rms_norm_eps, gemma);
-      q = linear(x, l.q_w, l.q_b), k = linear(x, l.k_w, l.k_b), v = linear(x, l.v_w, l.v_b);
+      q = proj(LoraModule::Q, x, l.q_w, l.q_b), k = proj(LoraModule::K, x, l.k_w, l.k_b);
+      v = proj(LoraModule::V, x, l.v_w, l.v_b);
     }
     q = q.view({B, T, Hq, D}).transpose(1, 2);   // [B,Hq,T,D]
     k = k.view({B, T, Hkv, D}).transpose(1, 2);  // [B,Hkv,T,D]
@@ -399,16 +420,18 @@ at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tenso
       auto m = act(at::addmm(l.up_b, x.reshape({B * T, H}), l.up_w), c.act);
       h = h + at::addmm(l.down_b, m, l.down_w).view({B, T, H});
     } else {
-      o = linear(o, l.o_w, l.o_b);
+      o = proj(LoraModule::O, o, l.o_w, l.o_b);
       if (c.family == Family::Gemma2) {
         h = h + rms_norm(o, l.ln2_w, c.rms_norm_eps, true);
         x = rms_norm(h, l.pre_ff_w, c.rms_norm_eps, true);
-        auto m = linear(act(linear(x, l.gate_w, l.gate_b), c.act) * linear(x, l.up_w, l.up_b), l.down_w, l.down_b);
+        auto m = proj(LoraModule::Down, act(proj(LoraModule::Gate, x, l.gate_w, l.gate_b), c.act) * proj(LoraModule::Up, x, l.up_w, l.up_b),
+                 l.down_w, l.down_b);
         h = h + rms_norm(m, l.post_ff_w, c.rms_norm_eps, true);
       } else {
         h = h + o;
         x = rms_norm(h, l.ln2_w, c.rms_norm_eps, gemma);
-        h = h + linear(act(linear(x, l.gate_w, l.gate_b), c.act) * linear(x, l.up_w, l.up_b), l.down_w, l.down_b);
+        h = h + proj(LoraModule::Down, act(proj(LoraModule::Gate, x, l.gate_w, l.gate_b), c.act) * proj(LoraModule::Up, x, l.up_w, l.up_b),
+                 l.down_w, l.down_b);
       }
     }
   }

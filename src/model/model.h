@@ -18,6 +18,8 @@
 
 namespace prefopt {
 
+struct LoraAdapters;  // model/lora.h
+
 // Per-layer keys/values after RoPE, [B,Hkv,S,D], and the key positions [B,S]
 // (used for sliding windows). Grows by concatenation.
 struct KVCache {
@@ -41,7 +43,7 @@ class CausalLM {
   // linear/embedding weights, zero biases, norms 1 (Gemma's (1+w) norms 0).
   static std::unique_ptr<CausalLM> from_config(const ModelConfig& cfg, uint64_t seed,
                                                at::Device device = at::kCPU, at::ScalarType dtype = at::kFloat);
-  std::unique_ptr<CausalLM> clone() const;  // deep copy (a frozen reference model)
+  std::unique_ptr<CausalLM> clone() const;  // deep copy of the base weights (no adapters)
 
   // Writes config.json + model.safetensors into `dir` (atomically, as a whole
   // directory); a tied lm_head is omitted as HF does. Other files already in
@@ -72,6 +74,13 @@ class CausalLM {
   // Convenience: logits [B,T,V] for right- or left-padded ids with a 2-D mask.
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
 
+  // LoRA adapters (model/lora.h): null when none are attached. When attached
+  // and enabled, every adapted linear layer adds its adapter term; disabled,
+  // the forward is the base model's. Not part of named_parameters().
+  LoraAdapters* lora() const { return lora_.get(); }
+  void set_lora(std::shared_ptr<LoraAdapters> a) { lora_ = std::move(a); }
+  void set_adapters_enabled(bool on);  // no-op without adapters
+
  private:
   CausalLM() = default;
   void init_layout();  // expected names and shapes
@@ -83,6 +92,7 @@ class CausalLM {
   std::vector<Layer> layers_;
   at::Tensor embed_, pos_embed_, final_norm_w_, final_norm_b_, lm_head_;
   at::Tensor inv_freq_;
+  std::shared_ptr<LoraAdapters> lora_;
 };
 
 struct CausalLM::Layer {

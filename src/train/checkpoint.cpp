@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "io/safetensors.h"
+#include "model/lora.h"
 #include "model/model.h"
 
 namespace prefopt {
@@ -45,6 +46,10 @@ void copy_tokenizer_files(const std::string& from, const std::string& to) {
 }
 
 void write_model_files(const CausalLM& m, const std::string& dir) {
+  if (m.lora()) {  // PEFT's save_pretrained: the adapter only
+    save_lora(m, dir);
+    return;
+  }
   std::map<std::string, at::Tensor> out;
   for (auto& [n, t] : m.named_parameters()) out[n] = t;
   nlohmann::json cj = config_to_json(m.config());
@@ -75,7 +80,8 @@ Checkpoint load_checkpoint(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     fail(st_path, std::string("not a valid trainer state: ") + e.what(), "resume from another checkpoint");
   }
-  ck.model = io::load_safetensors(dir + "/model.safetensors", at::kFloat);
+  const std::string adapter = dir + "/adapter_model.safetensors";
+  ck.model = io::load_safetensors(file_exists(adapter) ? adapter : dir + "/model.safetensors", at::kFloat);
   ck.optimizer = io::load_safetensors(dir + "/optimizer.safetensors", at::kFloat);
   return ck;
 }

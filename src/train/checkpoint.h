@@ -17,7 +17,8 @@ namespace prefopt {
 
 class CausalLM;
 
-// model.safetensors (fp32) and config.json of `m` into dir.
+// model.safetensors (fp32) and config.json of `m` into dir; for a model with
+// LoRA adapters, adapter_config.json and adapter_model.safetensors instead.
 void write_model_files(const CausalLM& m, const std::string& dir);
 // The tokenizer files present in `from` ("" = none) into `to`.
 void copy_tokenizer_files(const std::string& from, const std::string& to);
@@ -25,7 +26,7 @@ void copy_tokenizer_files(const std::string& from, const std::string& to);
 struct Checkpoint {
   std::string dir;
   nlohmann::json state;                          // trainer_state.json
-  std::map<std::string, at::Tensor> model;       // model.safetensors (fp32, CPU)
+  std::map<std::string, at::Tensor> model;       // model.safetensors, or adapter_model.safetensors (fp32, CPU)
   std::map<std::string, at::Tensor> optimizer;   // optimizer.safetensors (fp32, CPU)
 };
 

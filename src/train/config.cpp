@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "model/lora.h"
 
 namespace prefopt {
 
@@ -59,6 +60,14 @@ std::vector<ConfigKey> config_keys(TrainConfig& c) {
       {"cpo_alpha", 'd', "CPO/SimPO NLL weight; default 1 (cpo), 0 (simpo)", false, &c.cpo_alpha},
       {"simpo_gamma", 'd', "SimPO target margin", false, &c.simpo_gamma},
       {"tpo_alpha", 'd', "Triple-PO weight of the gold NLL", false, &c.tpo_alpha},
+      {"use_peft", 'b', "train LoRA adapters (PEFT format) instead of every weight; the reference is the "
+                        "model with its adapters off", false, &c.use_peft},
+      {"lora_r", 'i', "LoRA rank", false, &c.lora_r},
+      {"lora_alpha", 'd', "LoRA alpha (the adapter is scaled by lora_alpha / lora_r)", false, &c.lora_alpha},
+      {"lora_dropout", 'd', "dropout on the adapters' input while training", false, &c.lora_dropout},
+      {"lora_target_modules", 's', "all-linear, or a comma-separated list of q_proj k_proj v_proj o_proj gate_proj "
+                                   "up_proj down_proj (PEFT's default for Llama-family models: q_proj,v_proj)", false,
+       &c.lora_target_modules},
       {"prefix_sharing", 'b', "score chosen and rejected in one packed row sharing the prompt", true, &c.prefix_sharing},
       {"mask_tool_observations", 'b', "tool turns never count in the loss (M-DPO / M-KTO)", true,
        &c.mask_tool_observations},
@@ -265,6 +274,12 @@ void TrainConfig::validate() const {
   need(!(precompute_ref_log_probs && sync_ref_model), "sync_ref_model",
        "TR-DPO updates the reference, so its log-probs cannot be precomputed");
   need(logps_chunk_rows >= 0, "logps_chunk_rows", "must be >= 0 (0 = auto)");
+  need(lora_r >= 1, "lora_r", "must be >= 1");
+  need(lora_alpha > 0 && std::isfinite(lora_alpha), "lora_alpha", "must be a finite number > 0");
+  need(lora_dropout >= 0 && lora_dropout < 1, "lora_dropout", "must be in [0, 1)");
+  need(!(use_peft && sync_ref_model), "sync_ref_model",
+       "cannot be combined with use_peft: the reference is the model with its adapters off");
+  if (use_peft) (void)parse_lora_targets(lora_target_modules, "config: key \"lora_target_modules\"");
   need(truncation_mode == "keep_end" || truncation_mode == "keep_start", "truncation_mode", "keep_end or keep_start");
 }
 

@@ -70,6 +70,12 @@ struct TrainConfig {
   double cpo_alpha = -1.0;  // -1: TRL's 1.0 for cpo, 0.0 for simpo
   double simpo_gamma = 0.5;
   double tpo_alpha = 1.0;
+  // PEFT LoRA (TRL ModelConfig names)
+  bool use_peft = false;      // train LoRA adapters only; the reference is the model with the adapters off
+  int64_t lora_r = 16;
+  double lora_alpha = 32;
+  double lora_dropout = 0.05;
+  std::string lora_target_modules = "q_proj,v_proj";  // PEFT's default for Llama-family models; or "all-linear"
   // prefopt
   bool prefix_sharing = true;
   bool mask_tool_observations = true;

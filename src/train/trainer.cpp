@@ -4,12 +4,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "model/runtime.h"
 #include "train/adamw.h"
@@ -39,11 +41,22 @@ std::string rows_of(const Dataset& ds, const std::vector<size_t>& idx) {
 
 }  // namespace
 
+LoraConfig peft_config(const TrainConfig& c, const std::string& base_model) {
+  LoraConfig l;
+  l.r = c.lora_r;
+  l.lora_alpha = c.lora_alpha;
+  l.lora_dropout = c.lora_dropout;
+  l.target_modules = parse_lora_targets(c.lora_target_modules, "config: key \"lora_target_modules\"");
+  l.base_model_name_or_path = base_model;
+  return l;
+}
+
 struct Trainer::Impl {
   Dataset train, eval;
   bool has_eval = false;
   std::string source_dir;
-  std::unique_ptr<CausalLM> ref;
+  std::unique_ptr<CausalLM> ref;  // null under use_peft: the reference is the policy with its adapters off
+  std::vector<std::pair<std::string, at::Tensor>> params;  // the trained tensors (the adapters under use_peft)
   std::unique_ptr<AdamW> opt;
   RunningMoments running;          // bco_pair / BCO delta
   BcoUdm udm;                      // BCO UDM, when udm_ready
@@ -84,14 +97,26 @@ Trainer::Trainer(TrainConfig cfg, CausalLM& policy, std::unique_ptr<CausalLM> re
     if (I.has_eval) I.kl_partner_eval = kl_pairs(I.eval, cfg_.per_device_train_batch_size);
   }
   check_objective(cfg_);
-  if (cfg_.needs_reference()) {
-    I.ref = ref ? std::move(ref) : policy_.clone();
-    I.ref->set_requires_grad(false);
+  if (cfg_.use_peft) {
+    PREFOPT_REQUIRE(!ref, "--ref-model", "cannot be combined with use_peft",
+                    "under use_peft the reference is the policy with its adapters off; drop --ref-model");
+    if (!policy_.lora()) attach_lora(policy_, peft_config(cfg_, I.source_dir), cfg_.seed);
+    policy_.set_requires_grad(false);
+    I.params = policy_.lora()->named_parameters();
+    for (auto& [n, t] : I.params) t.requires_grad_(true);
+  } else {
+    PREFOPT_REQUIRE(!policy_.lora(), "--adapter", "a LoRA adapter is attached but use_peft is off",
+                    "pass --use_peft to train the adapter, or merge it first (prefopt merge-lora)");
+    if (cfg_.needs_reference()) {
+      I.ref = ref ? std::move(ref) : policy_.clone();
+      I.ref->set_requires_grad(false);
+    }
+    policy_.set_requires_grad(true);
+    I.params = policy_.named_parameters();
   }
-  policy_.set_requires_grad(true);
   AdamWOptions ao;
   ao.beta1 = cfg_.adam_beta1, ao.beta2 = cfg_.adam_beta2, ao.eps = cfg_.adam_epsilon, ao.weight_decay = cfg_.weight_decay;
-  I.opt = std::make_unique<AdamW>(policy_.named_parameters(), ao);
+  I.opt = std::make_unique<AdamW>(I.params, ao);
   if (m == Method::Bco && cfg_.bco_udm)
     I.udm_ready = I.udm.fit(policy_, I.train, cfg_.min_density_ratio, cfg_.max_density_ratio);
 }
@@ -121,7 +146,14 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
   std::optional<at::NoGradGuard> ng;
   if (!need_grad) ng.emplace();
   ScoredBatch s;
-  SeqLogps pol = score(policy_, pb, B * K, chunk_rows(cfg_, policy_), cfg_.logps_full_vocab);
+  SeqLogps pol;
+  if (LoraAdapters* ad = policy_.lora()) {  // adapter dropout in training batches only
+    ad->training = !eval && need_grad;
+    pol = score(policy_, pb, B * K, chunk_rows(cfg_, policy_), cfg_.logps_full_vocab);
+    ad->training = false;
+  } else {
+    pol = score(policy_, pb, B * K, chunk_rows(cfg_, policy_), cfg_.logps_full_vocab);
+  }
   s.psum = pol.sum.view({B, K});
   s.cnt = pol.count.view({B, K}).to(s.psum.dtype());
   s.lsum = pol.logit_sum.view({B, K});
@@ -132,7 +164,10 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
       s.rsum = cache.index_select(0, rows).to(policy_.device());
     } else {
       at::NoGradGuard g2;
-      s.rsum = score(*I.ref, pb, B * K, chunk_rows(cfg_, *I.ref), cfg_.logps_full_vocab).sum.view({B, K}).detach();
+      std::optional<AdaptersOff> off;
+      if (!I.ref) off.emplace(policy_);
+      const CausalLM& r = I.ref ? *I.ref : policy_;
+      s.rsum = score(r, pb, B * K, chunk_rows(cfg_, r), cfg_.logps_full_vocab).sum.view({B, K}).detach();
     }
   }
   std::vector<int> labels;
@@ -176,7 +211,7 @@ int64_t Trainer::restore(const std::string& dir, const std::string& metrics_path
     }
   }
   at::NoGradGuard g;
-  auto& params = policy_.named_parameters();
+  auto& params = I.params;
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string& n = params[i].first;
     auto it = ck.model.find(n);
@@ -210,7 +245,7 @@ int64_t Trainer::restore(const std::string& dir, const std::string& metrics_path
 
 void Trainer::save(int64_t step) {
   auto& I = *impl_;
-  auto& params = policy_.named_parameters();
+  auto& params = I.params;
   std::map<std::string, at::Tensor> opt;
   for (size_t i = 0; i < params.size(); ++i) {
     opt["exp_avg." + params[i].first] = I.opt->exp_avg()[i];
@@ -250,6 +285,9 @@ Trainer::StepOut Trainer::run_step(int64_t step) {
   StepOut out;
   for (int64_t a = 0; a < A; ++a) {
     auto idx = rows_for_micro(step * A + a);
+    // Adapter dropout draws from ATen's generator, seeded per micro-batch so a resumed run repeats the masks.
+    if (policy_.lora() && policy_.lora()->cfg.lora_dropout > 0)
+      at::manual_seed(static_cast<uint64_t>(cfg_.seed) * 1000003ULL + static_cast<uint64_t>(step * A + a));
     MicroStep ms = compute(idx, false, true);
     if (!std::isfinite(ms.metrics["loss"]))
       fail(fmt::format("step {}", step + 1),
@@ -260,7 +298,7 @@ Trainer::StepOut Trainer::run_step(int64_t step) {
     out.tokens += ms.tokens;
   }
   // global gradient norm (before clipping, as HF logs it)
-  auto& params = policy_.named_parameters();
+  auto& params = I.params;
   double sq = 0;
   for (auto& [n, t] : params)
     if (t.grad().defined()) sq += t.grad().to(at::kDouble).square().sum().item<double>();
@@ -286,8 +324,11 @@ TrainSummary Trainer::train(const std::string& resume_from) {
   make_dirs(c.output_dir);
   const std::string metrics_path = c.output_dir + "/metrics.jsonl";
   if (c.needs_reference() && c.precompute_ref_log_probs && !I.ref_cache_train.defined()) {
-    I.ref_cache_train = reference_logps(c, *I.ref, I.train, I.kl_partner_train, I.source_dir);
-    if (I.has_eval) I.ref_cache_eval = reference_logps(c, *I.ref, I.eval, I.kl_partner_eval, I.source_dir);
+    std::optional<AdaptersOff> off;
+    if (!I.ref) off.emplace(policy_);
+    const CausalLM& r = I.ref ? *I.ref : policy_;
+    I.ref_cache_train = reference_logps(c, r, I.train, I.kl_partner_train, I.source_dir);
+    if (I.has_eval) I.ref_cache_eval = reference_logps(c, r, I.eval, I.kl_partner_eval, I.source_dir);
     I.ref.reset();  // no reference model in memory during training
   }
   int64_t start_step = 0;
@@ -336,7 +377,7 @@ TrainSummary Trainer::train(const std::string& resume_from) {
     if (c.save_steps > 0 && (step + 1) % c.save_steps == 0 && !last) save(step + 1);
   }
   prog.finish(fmt::format("loss {:.4f}", sum.last_loss));
-  // The final model in HF format in output_dir.
+  // The final model in HF format in output_dir (the adapter in PEFT's format under use_peft).
   write_model_files(policy_, c.output_dir);
   copy_tokenizer_files(I.source_dir, c.output_dir);
   if (c.save_steps > 0 && total_steps_ > start_step) save(total_steps_);

@@ -15,7 +15,9 @@
 // logging_steps), output_dir/checkpoint-<step>/ (atomic: model, config,
 // tokenizer files, optimizer.safetensors, trainer_state.json), and the final
 // model in HF format in output_dir itself (model.safetensors, config.json,
-// tokenizer files), as TRL's trainer.save_model(output_dir).
+// tokenizer files), as TRL's trainer.save_model(output_dir). Under use_peft
+// the model files are the adapter's (adapter_config.json,
+// adapter_model.safetensors) in checkpoints and in output_dir.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -31,6 +33,7 @@
 #include "train/batch.h"
 #include "train/checkpoint.h"  // latest_checkpoint
 #include "train/config.h"
+#include "model/lora.h"         // LoraConfig
 #include "train/steps.h"       // MicroStep
 
 namespace prefopt {
@@ -43,10 +46,17 @@ struct TrainSummary {
   std::vector<std::map<std::string, double>> logged;  // the rows written to metrics.jsonl
 };
 
+// The LoRA settings of a config (lora_r, lora_alpha, lora_dropout,
+// lora_target_modules) for a base model at `base_model`.
+LoraConfig peft_config(const TrainConfig& c, const std::string& base_model);
+
 class Trainer {
  public:
   // `ref` may be null: a frozen copy of the policy is made when the method
-  // needs one (dpo unless reference_free, kto, bco). `source_dir` is where
+  // needs one (dpo unless reference_free, kto, bco). Under use_peft only the
+  // LoRA adapters train (fresh ones are attached unless the policy has some),
+  // the reference is the policy with its adapters off (`ref` must be null),
+  // and checkpoints and the final output hold the adapter in PEFT's format. `source_dir` is where
   // tokenizer files are copied from into checkpoints and the final model ("" = none).
   Trainer(TrainConfig cfg, CausalLM& policy, std::unique_ptr<CausalLM> ref, Dataset train,
           std::optional<Dataset> eval = std::nullopt, std::string source_dir = "");

@@ -248,8 +248,12 @@ void check_metadata(const Exported& e, const std::string& arch) {
 void check_tokenizer_round_trip(const Exported& e) {
   Tokenizer a = Tokenizer::load(e.dir), b = Tokenizer::load(e.gguf);
   for (int32_t i = 0; i < a.vocab_size(); ++i) ASSERT_EQ(a.id_to_token(i), b.id_to_token(i)) << i;
-  if (a.bos_id()) EXPECT_EQ(a.bos_id(), b.bos_id());  // else config.json's (the byte-level Mistral case)
-  if (a.eos_id()) EXPECT_EQ(a.eos_id(), b.eos_id());
+  if (a.bos_id()) {  // else config.json's (the byte-level Mistral case)
+    EXPECT_EQ(a.bos_id(), b.bos_id());
+  }
+  if (a.eos_id()) {
+    EXPECT_EQ(a.eos_id(), b.eos_id());
+  }
   for (const std::string& s : prefopt::testing::gsm8k_questions(60)) {
     ASSERT_EQ(a.encode(s), b.encode(s)) << s;
     ASSERT_EQ(a.encode(s, true), b.encode(s, true)) << s;

@@ -7,7 +7,8 @@
 //          "texts": [str...], "prompts": [[id...]...], "max_new_tokens": N,
 //          "stop": [id...], "context_size": C}
 // prints {"n_vocab": V, "tokenize": [[id...]...], "generate": [[id...]...]}; a generation
-// stops after N tokens or after a stop id (included), as `prefopt generate` does.
+// stops after N tokens or after a stop id (included), as `prefopt generate` does; llama.cpp's
+// own end-of-generation tokens are yielded like any other (yieldEogToken).
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -26,7 +27,7 @@ for (const prompt of job.prompts) {
   const seq = context.getSequence();
   const gen = [];
   if (job.max_new_tokens > 0) {
-    for await (const token of seq.evaluate(prompt, { temperature: 0 })) {
+    for await (const token of seq.evaluate(prompt, { temperature: 0, yieldEogToken: true })) {
       gen.push(token);
       if (gen.length >= job.max_new_tokens || job.stop.includes(token)) break;
     }

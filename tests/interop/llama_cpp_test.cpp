@@ -132,11 +132,19 @@ struct Case {
 
 constexpr int kNew = 24;
 
-Case prepare(const std::string& name) {
+// variant "llama3_rope": the Llama with Llama-3 rope scaling (exported as rope_freqs.weight);
+// original_max_position_embeddings 64 puts the head's frequencies in all three regimes.
+Case prepare(const std::string& name, const std::string& variant = "") {
   Case c;
-  c.work = tmpdir(name);
+  c.work = tmpdir(name + variant);
   c.dir = c.work + "/model";
   make_model_dir(name, c.dir);
+  if (variant == "llama3_rope") {
+    json cfg = json::parse(read_file(c.dir + "/config.json"));
+    cfg["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                           {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+    atomic_write(c.dir + "/config.json", cfg.dump(2));
+  }
   std::string rows;
   for (const auto& t : texts()) rows += json{{"text", t}}.dump() + "\n";
   atomic_write(c.work + "/texts.jsonl", rows);
@@ -190,10 +198,10 @@ void expect_near_greedy(const CausalLM& m, const std::vector<int64_t>& prompt, c
                           << ", llama.cpp " << theirs[t] << ", log-prob gap " << la - lb << ")";
 }
 
-void check_model(const std::string& name) {
+void check_model(const std::string& name, const std::string& variant = "") {
   const std::string why = ensure_node_llama_cpp();
   if (!why.empty()) GTEST_SKIP() << "llama.cpp interop skipped: " << why;
-  Case c = prepare(name);
+  Case c = prepare(name, variant);
   auto m = CausalLM::from_pretrained(c.dir);
   for (const std::string dtype : {"f32", "f16", "q8_0"}) {
     const std::string gguf = export_gguf(c, dtype);
@@ -216,6 +224,7 @@ void check_model(const std::string& name) {
 TEST(LlamaCpp, LlamaSentencePieceVocab) { check_model("llama"); }
 TEST(LlamaCpp, MistralByteLevelGpt2) { check_model("mistral"); }
 TEST(LlamaCpp, Qwen2ByteLevelQwen2TiedBiases) { check_model("qwen2"); }
+TEST(LlamaCpp, LlamaWithLlama3RopeScaling) { check_model("llama", "llama3_rope"); }
 
 // Negative control: undo the RoPE row permutation of every attn_q / attn_k in an f32 Llama
 // file; llama.cpp must then disagree with prefopt (so the comparison above can fail).

@@ -194,6 +194,48 @@ TEST(LoraTrain, ResumeRepeatsTheUninterruptedRun) {
     EXPECT_LT((x[i].second - y[i].second).abs().max().item<double>(), 1e-6) << x[i].first;
 }
 
+// The cached reference log-probs (computed with the adapters off) train the
+// same adapters as the live adapters-off reference.
+TEST(LoraTrain, PrecomputedReferenceMatchesLive) {
+  const std::string out = tmpdir("precompute");
+  const std::string data = write_rows(out, DataKind::Paired);
+  auto run = [&](bool pre) {
+    TrainConfig c = peft_cfg(out + (pre ? "/pre" : "/live"));
+    c.precompute_ref_log_probs = pre;
+    auto p = CausalLM::from_pretrained(kLlama);
+    Trainer t(c, *p, nullptr, load(data, DataKind::Paired));
+    t.train();
+    return p;
+  };
+  auto a = run(false), b = run(true);
+  auto x = a->lora()->named_parameters(), y = b->lora()->named_parameters();
+  for (size_t i = 0; i < x.size(); ++i)
+    EXPECT_LT((x[i].second - y[i].second).abs().max().item<double>(), 1e-6) << x[i].first;
+}
+
+// A loaded adapter is trained further (not replaced by a fresh one); the
+// full-training path refuses a model that carries one.
+TEST(LoraTrain, ContinuesALoadedAdapter) {
+  const std::string out = tmpdir("continue");
+  const std::string data = write_rows(out, DataKind::Paired);
+  {
+    auto p = CausalLM::from_pretrained(kLlama);
+    Trainer t(peft_cfg(out + "/first"), *p, nullptr, load(data, DataKind::Paired));
+    t.train();
+  }
+  auto p = CausalLM::from_pretrained(kLlama);
+  load_lora(*p, out + "/first");
+  auto loaded = p->lora()->named_parameters()[1].second.detach().clone();  // a B: not zero after training
+  ASSERT_GT(loaded.abs().max().item<double>(), 0);
+  Trainer t(peft_cfg(out + "/second"), *p, nullptr, load(data, DataKind::Paired));
+  auto s = t.train();
+  EXPECT_GT(std::abs(s.first_loss - std::log(2.0)), 1e-4);  // starts from the trained adapter
+  EXPECT_FALSE(at::equal(p->lora()->named_parameters()[1].second, loaded));
+  TrainConfig full = peft_cfg(out + "/full");
+  full.use_peft = false;
+  EXPECT_THROW(Trainer(full, *p, nullptr, load(data, DataKind::Paired)), Error);
+}
+
 TEST(LoraTrain, ConfigErrors) {
   TrainConfig c = peft_cfg("x");
   c.lora_target_modules = "q_proj,embed_tokens";

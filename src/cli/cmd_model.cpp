@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "tokenizer/tokenizer.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "model/llama2c.h"
@@ -81,11 +82,7 @@ void register_model(CLI::App& app) {
     const int64_t adapted = m->lora()->num_parameters();
     merge_lora(*m);
     m->save_pretrained(*mout, m->dtype());
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
-                          "merges.txt", "tokenizer.model", "generation_config.json"}) {
-      const std::string p = *mbase + "/" + f;
-      if (file_exists(p) && !file_exists(*mout + "/" + f)) atomic_write(*mout + "/" + f, read_file(p));
-    }
+    copy_tokenizer_files(*mbase, *mout, /*keep_existing=*/true);
     std::printf("%s\n", nlohmann::json{{"output_dir", *mout}, {"adapter_parameters_merged", adapted}}.dump().c_str());
   });
 

@@ -7,11 +7,13 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <atomic>
 #include <cctype>
 #include <queue>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace prefopt {
@@ -661,6 +663,27 @@ PromptCompletion encode_prompt_completion(const Tokenizer& tok, std::string_view
   pc.prefix_ok = k == p.size();
   pc.boundary = k;
   return pc;
+}
+
+}  // namespace prefopt
+
+namespace prefopt {
+
+const std::vector<std::string>& tokenizer_file_names() {
+  static const std::vector<std::string> names = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json",
+                                                 "vocab.json",      "merges.txt",            "tokenizer.model",
+                                                 "added_tokens.json", "chat_template.jinja", "generation_config.json"};
+  return names;
+}
+
+void copy_tokenizer_files(const std::string& from, const std::string& to, bool keep_existing) {
+  if (from.empty()) return;
+  for (const auto& f : tokenizer_file_names()) {
+    const std::string p = from + "/" + f, q = to + "/" + f;
+    if (!file_exists(p) || std::filesystem::absolute(p) == std::filesystem::absolute(q)) continue;
+    if (keep_existing && file_exists(q)) continue;
+    atomic_write(q, read_file(p));
+  }
 }
 
 }  // namespace prefopt

@@ -90,6 +90,15 @@ class Tokenizer {
 // split_digits = true pre-tokenizes with Qwen2's pattern instead (every digit
 // its own pre-token, as Qwen2 and Llama-2 do), so numbers are spelled digit by
 // digit: what a small model needs to learn arithmetic.
+// The files a Hugging Face model directory keeps its tokenizer in (and
+// generation_config.json): the one list every writer of a model directory copies.
+const std::vector<std::string>& tokenizer_file_names();
+
+// Copies those of tokenizer_file_names() that exist in directory `from` into
+// `to` (atomically); a file that is the same path, or that `to` already has
+// when keep_existing, is left alone. `from` = "" copies nothing.
+void copy_tokenizer_files(const std::string& from, const std::string& to, bool keep_existing = false);
+
 Tokenizer train_bpe(const std::vector<std::string>& corpus, int vocab_size,
                     const std::vector<std::string>& special_tokens, bool split_digits = false);
 

@@ -1,5 +1,7 @@
 #include "train/checkpoint.h"
 
+#include "tokenizer/tokenizer.h"
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -18,9 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kTokenizerFiles[] = {"tokenizer.json",  "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
-                                 "merges.txt",      "tokenizer.model",       "generation_config.json",  "added_tokens.json"};
-
 // The step of a "checkpoint-<step>" name (digits up to the first non-digit),
 // or -1 when the name is not one.
 int64_t step_of(const std::string& name, bool whole) {
@@ -36,14 +35,6 @@ int64_t step_of(const std::string& name, bool whole) {
 }
 
 }  // namespace
-
-void copy_tokenizer_files(const std::string& from, const std::string& to) {
-  if (from.empty()) return;
-  for (const char* f : kTokenizerFiles) {
-    std::string p = from + "/" + f;
-    if (file_exists(p) && fs::absolute(p) != fs::absolute(to + "/" + f)) atomic_write(to + "/" + f, read_file(p));
-  }
-}
 
 void write_model_files(const CausalLM& m, const std::string& dir) {
   if (m.lora()) {  // PEFT's save_pretrained: the adapter only

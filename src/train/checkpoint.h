@@ -20,8 +20,6 @@ class CausalLM;
 // model.safetensors (fp32) and config.json of `m` into dir; for a model with
 // LoRA adapters, adapter_config.json and adapter_model.safetensors instead.
 void write_model_files(const CausalLM& m, const std::string& dir);
-// The tokenizer files present in `from` ("" = none) into `to`.
-void copy_tokenizer_files(const std::string& from, const std::string& to);
 
 struct Checkpoint {
   std::string dir;

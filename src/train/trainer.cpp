@@ -14,6 +14,7 @@
 #include "model/lora.h"
 #include "model/model.h"
 #include "model/runtime.h"
+#include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/bco_udm.h"
 #include "train/data.h"

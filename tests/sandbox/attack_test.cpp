@@ -343,6 +343,10 @@ TEST(SandboxAttack, LostWorkerIsSandboxErrorAndRecovers) {
   killer.join();
   EXPECT_EQ(r.verdict, Verdict::SANDBOX_ERROR) << r.detail;
   EXPECT_FALSE(counts_against_model(r.verdict));
+  // The pool's own zygotes were killed too; a worker whose death it has not seen yet may lose
+  // one more run, as SANDBOX_ERROR (never a verdict on the program). After that every run works.
+  for (auto& o : pool().run_all({"print('ok')", "print('ok')"}))
+    EXPECT_TRUE(o.verdict == Verdict::PASSED || o.verdict == Verdict::SANDBOX_ERROR) << o.detail;
   expect_contained(r, "lost worker");
 }
 

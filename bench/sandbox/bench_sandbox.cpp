@@ -1,4 +1,4 @@
-// Sandbox throughput (issue #5 item 8): executions/s of a trivial passing
+// Sandbox throughput: executions/s of a trivial passing
 // program, all measured in one run with the same concurrency:
 //   sandbox     SandboxPool: full per-run isolation, zygote forked per run
 //   plain       /usr/bin/python3 -c PROGRAM per run, no isolation (posix_spawn)

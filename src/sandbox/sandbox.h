@@ -1,5 +1,5 @@
 // prefopt sandbox: run untrusted Python (Debian's /usr/bin/python3) in an
-// isolated process tree and return a verdict as a value (issue #5 item 2).
+// isolated process tree and return a verdict as a value.
 //
 // Every run gets, where the machine allows it (see isolation_report()):
 //   new user, pid, net, mount, ipc and uts namespaces (per worker; a new ipc

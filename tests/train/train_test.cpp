@@ -96,7 +96,7 @@ double max_abs_diff(CausalLM& a, CausalLM& b) {
 }  // namespace
 
 // The packed [prompt | chosen | rejected (| gold)] row with a block mask gives
-// the naive padded concatenation's log-probs (issue #4 item 3), also through
+// the naive padded concatenation's log-probs, also through
 // the full-vocab path.
 TEST(Packing, PrefixSharedEqualsNaive) {
   for (const char* fam : {"llama", "qwen2", "gpt2", "gemma2"}) {

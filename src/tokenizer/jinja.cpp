@@ -3,6 +3,7 @@
 // Values print as Python's str() (True, None, 1.0, ['a', 1]); strings are UTF-8 and their
 // length, indexing and slicing count code points as Python does.
 #include "tokenizer/jinja.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #include <algorithm>
 #include <cmath>
@@ -184,23 +185,7 @@ uint32_t decode_cp(const std::string& s, size_t i, size_t* len) {
   *len = n;
   return cp;
 }
-void append_cp(std::string& o, uint32_t cp) {
-  if (cp < 0x80) {
-    o += char(cp);
-  } else if (cp < 0x800) {
-    o += char(0xC0 | (cp >> 6));
-    o += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    o += char(0xE0 | (cp >> 12));
-    o += char(0x80 | ((cp >> 6) & 0x3F));
-    o += char(0x80 | (cp & 0x3F));
-  } else {
-    o += char(0xF0 | (cp >> 18));
-    o += char(0x80 | ((cp >> 12) & 0x3F));
-    o += char(0x80 | ((cp >> 6) & 0x3F));
-    o += char(0x80 | (cp & 0x3F));
-  }
-}
+void append_cp(std::string& o, uint32_t cp) { o += encode_cp(cp); }  // the tokenizer's UTF-8 encoder
 // Python's str.isspace() code points.
 bool py_space(uint32_t c) {
   return (c >= 9 && c <= 13) || c == 32 || (c >= 0x1C && c <= 0x1F) || c == 0x85 || c == 0xA0 || c == 0x1680 ||

@@ -23,10 +23,7 @@ using oj = nlohmann::ordered_json;
 
 static const std::string kVectors = PREFOPT_SHARED_DATA "/chat_templates/vectors.jsonl";
 
-static std::string oracle_script() {
-  std::string f = __FILE__;
-  return f.substr(0, f.rfind('/')) + "/jinja_oracle.py";
-}
+static std::string oracle_script() { return std::string(PREFOPT_SOURCE_DIR) + "/tests/tokenizer/jinja_oracle.py"; }
 
 // strftime_now fixed at 2026-07-26 00:00:00 (a Sunday), as the vectors and the oracle.
 static jinja::Options fixed_clock() {

@@ -57,24 +57,6 @@ LoopProblem problem(const std::string& id, const TaskProblem& t) {
   return {id, task_prompt(t), std::to_string(t.answer), t.solution, {}};
 }
 
-// SFT rows: prompt masked, the demonstration + EOS scored.
-Dataset sft_dataset(const Tokenizer& tok, const std::vector<LoopProblem>& demos, int64_t eos, bool mask_tools,
-                    const std::string& path) {
-  Dataset d;
-  d.path = path;
-  d.kind = DataKind::Sft;
-  for (auto& p : demos) {
-    Example ex;
-    ex.line = d.rows.size() + 1;
-    auto e = tok.encode(p.prompt);
-    ex.prompt.assign(e.begin(), e.end());
-    ex.completions.push_back(gold_completion(tok, p, eos, mask_tools));
-    d.rows.push_back(std::move(ex));
-  }
-  d.hash = fnv1a_hex(path + std::to_string(d.rows.size()) + (demos.empty() ? "" : demos[0].prompt));
-  return d;
-}
-
 // The rounds' training config (TRL names): DPO + NLL on chosen (RPO), warmup, constant rate.
 TrainConfig round_config(const DemoOptions& o, const Setup& s) {
   TrainConfig tc;
@@ -244,8 +226,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
     auto [g, se] = paired_gain(sft_problems, read_per_problem(dir));
     e["gain_over_sft"] = {{"pass_at_1", g}, {"stderr", se}};
   };
-  std::unique_ptr<CausalLM>& main_model = model;
-  auto more = run_rounds(main_model, tok, tok_dir, pool, held, lo);
+  auto more = run_rounds(model, tok, tok_dir, pool, held, lo);
   for (auto& e : more) annotate(e, out + "/" + e["name"].get<std::string>());
   rounds.insert(rounds.end(), more.begin(), more.end());
 
@@ -254,17 +235,11 @@ nlohmann::json run_demo(const DemoOptions& o) {
   if (o.controls && !more.empty()) {
     {  // sft_more: more SFT on the supervised data, the only supervised data there is
       auto m = CausalLM::from_pretrained(out + "/sft");
-      std::vector<nlohmann::json> cr;
-      for (size_t r = 0; r < more.size(); ++r) {
-        TrainConfig tc = lo.train;
-        tc.method = "sft", tc.output_dir = out + "/controls/sft_more/round" + std::to_string(r + 1);
-        tc.save_steps = 0, tc.seed = static_cast<int64_t>(o.seed) + static_cast<int64_t>(r) + 1;
-        tc.max_steps = steps_for_tokens(more[r]["train_tokens"].get<int64_t>(), tc.per_device_train_batch_size, sft);
-        remove_all(tc.output_dir);
-        cr.push_back(train_and_evaluate(m, tok, tok_dir, sft, tc, "sft_more round" + std::to_string(r + 1), held, lo));
-        cr.back()["name"] = "round" + std::to_string(r + 1);
-        annotate(cr.back(), tc.output_dir);
-      }
+      LoopOptions so = lo;
+      so.out_dir = out + "/controls/sft_more", so.label = "sft_more";
+      for (auto& e : more) so.round_train_tokens.push_back(e["train_tokens"].get<int64_t>());
+      auto cr = run_sft_rounds(m, tok, tok_dir, sft, held, so);
+      for (auto& e : cr) annotate(e, so.out_dir + "/" + e["name"].get<std::string>());
       controls.push_back(control_entry("sft_more", cr));
     }
     {  // rft: rejection-sampling fine-tuning (expert iteration) on its own verified-correct samples
@@ -287,7 +262,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
     auto e = tok.encode(held[0].prompt);
     auto probe = at::tensor(std::vector<int64_t>(e.begin(), e.end()), at::kLong).view({1, -1});
     auto pm = at::ones_like(probe);
-    PREFOPT_ASSERT(at::equal(main_model->forward(probe, pm), re->forward(probe, pm)) && tok2.encode(held[0].prompt) == e,
+    PREFOPT_ASSERT(at::equal(model->forward(probe, pm), re->forward(probe, pm)) && tok2.encode(held[0].prompt) == e,
                    "demo: the reloaded model or tokenizer differs from the saved one");
   }
   nlohmann::json summary = {{"seed", o.seed},

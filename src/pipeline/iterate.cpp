@@ -161,24 +161,9 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
       cr = run_rounds(m, tok, c.model, train, held, ro);
     } else {
       auto gold = read_problems(c.sft_data, c.prompt_field, c.answer_field, c.prompt_template, c.solution_field);
-      Dataset ds;
-      ds.path = c.sft_data, ds.kind = DataKind::Sft;
-      for (auto& p : gold) {
-        Example ex;
-        ex.line = ds.rows.size() + 1;
-        auto e = tok.encode(p.prompt);
-        ex.prompt.assign(e.begin(), e.end());
-        ex.completions.push_back(gold_completion(tok, p, o.eos_id, true));
-        ds.rows.push_back(std::move(ex));
-      }
-      ds.hash = fnv1a_hex(read_file(c.sft_data));
-      for (size_t r = 0; r < tokens.size(); ++r) {
-        TrainConfig tc = o.train;
-        tc.method = "sft", tc.output_dir = dir + "/round" + std::to_string(r + 1), tc.save_steps = 0;
-        tc.max_steps = steps_for_tokens(tokens[r], tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
-        cr.push_back(train_and_evaluate(m, tok, c.model, ds, tc, name + " round" + std::to_string(r + 1), held, o));
-        cr.back()["name"] = "round" + std::to_string(r + 1);
-      }
+      LoopOptions so = o;
+      so.out_dir = dir, so.label = name, so.round_train_tokens = tokens;
+      cr = run_sft_rounds(m, tok, c.model, sft_dataset(tok, gold, o.eos_id, true, c.sft_data), held, so);
     }
     for (auto& e : cr) annotate(e, dir);
     nlohmann::json entry = cr.empty() ? nlohmann::json::object() : cr.back();

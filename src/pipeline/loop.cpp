@@ -174,6 +174,40 @@ int64_t dataset_tokens(const Dataset& ds) {
   return n;
 }
 
+Dataset sft_dataset(const Tokenizer& tok, const std::vector<LoopProblem>& problems, int64_t eos, bool mask_tools,
+                    const std::string& path) {
+  Dataset d;
+  d.path = path;
+  d.kind = DataKind::Sft;
+  for (auto& p : problems) {
+    Example ex;
+    ex.line = d.rows.size() + 1;
+    auto e = tok.encode(p.prompt);
+    ex.prompt.assign(e.begin(), e.end());
+    ex.completions.push_back(gold_completion(tok, p, eos, mask_tools));
+    d.rows.push_back(std::move(ex));
+  }
+  d.hash = fnv1a_hex(path + std::to_string(d.rows.size()) + (problems.empty() ? "" : problems[0].prompt));
+  return d;
+}
+
+std::vector<nlohmann::json> run_sft_rounds(std::unique_ptr<CausalLM>& model, const Tokenizer& tok,
+                                           const std::string& tokenizer_dir, const Dataset& ds,
+                                           const std::vector<LoopProblem>& held_out, const LoopOptions& o) {
+  std::vector<nlohmann::json> out;
+  for (size_t r = 0; r < o.round_train_tokens.size(); ++r) {
+    const std::string name = "round" + std::to_string(r + 1);
+    TrainConfig tc = o.train;
+    tc.method = "sft", tc.output_dir = o.out_dir + "/" + name, tc.save_steps = 0;
+    tc.seed = static_cast<int64_t>(o.seed) + static_cast<int64_t>(r) + 1;
+    tc.max_steps = steps_for_tokens(o.round_train_tokens[r], tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
+    remove_all(tc.output_dir);
+    out.push_back(train_and_evaluate(model, tok, tokenizer_dir, ds, tc, o.label + " " + name, held_out, o));
+    out.back()["name"] = name;
+  }
+  return out;
+}
+
 int64_t steps_for_tokens(int64_t tokens, int64_t batch, const Dataset& ds) {
   if (ds.rows.empty()) return 1;
   const double row = static_cast<double>(dataset_tokens(ds)) / static_cast<double>(ds.rows.size());

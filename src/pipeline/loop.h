@@ -106,6 +106,17 @@ nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_
 // Tokens one epoch over `ds` trains on: each row's prompt once plus its completions (the packed form).
 int64_t dataset_tokens(const Dataset& ds);
 
+// SFT rows: each problem's prompt (masked) and gold_completion + EOS (scored).
+Dataset sft_dataset(const Tokenizer& tok, const std::vector<LoopProblem>& problems, int64_t eos, bool mask_tools,
+                    const std::string& path);
+
+// The sft_more control: from `model`, one SFT run on `ds` per entry of
+// o.round_train_tokens (about that many tokens each), evaluated after each;
+// entries named round<k>, written to o.out_dir/round<k>, logged as "<o.label> round<k>".
+std::vector<nlohmann::json> run_sft_rounds(std::unique_ptr<CausalLM>& model, const Tokenizer& tok,
+                                           const std::string& tokenizer_dir, const Dataset& ds,
+                                           const std::vector<LoopProblem>& held_out, const LoopOptions& o);
+
 // Optimizer steps of `batch` rows from `ds` that train on about `tokens` tokens (at least 1).
 int64_t steps_for_tokens(int64_t tokens, int64_t batch, const Dataset& ds);
 

@@ -8,6 +8,9 @@ PKGS=(
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libfmt-dev libpcre2-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   bubblewrap libseccomp-dev python3
+  pybind11-dev libutf8proc-dev
+  clang libfuzzer-15-dev
+  python3-jinja2 python3-torch chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -11,7 +11,9 @@ namespace prefopt {
 
 using json = nlohmann::json;
 
-// Calls fn(row, line_number) for every non-blank line (1-based line numbers).
+// Calls fn(row, line_number) for every non-blank line (1-based line numbers). A file whose
+// first character is "[" is one JSON array of rows instead; line_number is then the line
+// where each element starts.
 void for_each_jsonl(const std::string& path, const std::function<void(const json&, size_t)>& fn);
 std::vector<json> read_jsonl(const std::string& path);
 // Reads a file whole (gzip-aware).

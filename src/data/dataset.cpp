@@ -7,6 +7,7 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "data/formats.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -136,6 +137,32 @@ Completion plain_completion(std::vector<int32_t> ids) {
   return comp;
 }
 
+// A pre-tokenized completion "<name>_input_ids" with its optional "<name>_loss_mask"
+// (0/1 per token, e.g. tool observations masked in a round's pairs.jsonl).
+Completion pretok_completion(const Ctx& c, const json& row, const std::string& name) {
+  Completion comp = plain_completion(ids_field(c, row, (name + "_input_ids").c_str(), false));
+  const std::string key = name + "_loss_mask";
+  auto it = row.find(key);
+  if (it == row.end() || it->is_null()) return comp;
+  if (!it->is_array() || it->size() != comp.ids.size())
+    fail(where(c.file, c.line),
+         fmt::format("field \"{}\" must be a list of {} values 0/1 (one per token of \"{}_input_ids\")", key,
+                     comp.ids.size(), name),
+         "write one mask value per token, or drop the field to score every token");
+  for (size_t i = 0; i < comp.ids.size(); ++i) {
+    const json& v = (*it)[i];
+    if (v.is_boolean()) {
+      comp.mask[i] = v.get<bool>();
+    } else if (v.is_number_integer() && (v.get<int64_t>() == 0 || v.get<int64_t>() == 1)) {
+      comp.mask[i] = static_cast<uint8_t>(v.get<int64_t>());
+    } else {
+      fail(where(c.file, c.line), fmt::format("field \"{}\" holds {} (position {})", key, v.dump(), i),
+           "loss masks hold 0 or 1 (1 = the token is scored)");
+    }
+  }
+  return comp;
+}
+
 // Text prompt: BOS + ids; text completion: ids + EOS (TRL >= 0.12 tokenize_row).
 std::vector<int32_t> text_prompt(const Ctx& c, const std::string& s) {
   const Tokenizer& t = need_tok(c);
@@ -188,11 +215,11 @@ bool build(const Ctx& c, const json& row, DataKind kind, Example& ex, bool& pret
   if (pretok) {
     ex.prompt = ids_field(c, row, "prompt_input_ids", kind == DataKind::Sft);
     if (kind == DataKind::Paired || kind == DataKind::Triple) {
-      ex.completions.push_back(plain_completion(ids_field(c, row, "chosen_input_ids", false)));
-      ex.completions.push_back(plain_completion(ids_field(c, row, "rejected_input_ids", false)));
-      if (kind == DataKind::Triple) ex.completions.push_back(plain_completion(ids_field(c, row, "reference_input_ids", false)));
+      ex.completions.push_back(pretok_completion(c, row, "chosen"));
+      ex.completions.push_back(pretok_completion(c, row, "rejected"));
+      if (kind == DataKind::Triple) ex.completions.push_back(pretok_completion(c, row, "reference"));
     } else {
-      ex.completions.push_back(plain_completion(ids_field(c, row, "completion_input_ids", false)));
+      ex.completions.push_back(pretok_completion(c, row, "completion"));
       if (kind == DataKind::Unpaired) ex.label = label_of();
     }
     return true;
@@ -295,7 +322,7 @@ Dataset load_dataset(const std::string& path, DataKind kind, const Tokenizer* to
     Example ex;
     ex.line = line;
     bool pretok = false;
-    if (!build(c, row, kind, ex, pretok)) {
+    if (!build(c, to_trl_row(row, kind, path, line), kind, ex, pretok)) {
       ++ds.skipped;
       return;
     }

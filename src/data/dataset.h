@@ -8,6 +8,10 @@
 //   unpaired   {prompt, completion, label}            KTO / BCO (label: bool)
 //              {prompt_input_ids, completion_input_ids, label}
 //   sft        {prompt, completion} | {messages} | {text} | {prompt_input_ids, completion_input_ids}
+// Pre-tokenized completions may carry "<name>_loss_mask" (0/1 per token: chosen_loss_mask,
+// rejected_loss_mask, reference_loss_mask, completion_loss_mask), as a round's pairs.jsonl does.
+// Files are JSONL or one JSON array; LLaMA-Factory's sharegpt / alpaca rows are mapped to
+// these first (data/formats.h).
 //
 // Text rows follow TRL >= 0.12's tokenize_row: prompt and completions are
 // tokenized separately without special tokens; BOS is prepended to the prompt

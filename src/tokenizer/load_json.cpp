@@ -1,6 +1,6 @@
 // tokenizer.json (HF `tokenizers` serialization) -> TokenizerImpl, and back (save).
-// Supported: model BPE; normalizers Sequence/Prepend/Replace/Lowercase/Strip/NFC/NFKC/NFD
-// (Unicode normalization forms are treated as identity: no ICU here; see docs/tokenizer.md);
+// Supported: model BPE; normalizers Sequence/Prepend/Replace/Lowercase/Strip/NFC/NFD/NFKC/NFKD
+// (the Unicode normal forms and full lowercase through utf8proc);
 // pre-tokenizers Sequence/Split/ByteLevel/Digits/Punctuation/Metaspace/Whitespace/
 // WhitespaceSplit; post-processors TemplateProcessing/ByteLevel/Roberta/Bert/Sequence;
 // decoders ByteLevel/Replace/ByteFallback/Fuse/Strip/Metaspace/Sequence.
@@ -87,7 +87,10 @@ void parse_norm(TokenizerImpl& t, const json& j, const std::string& origin) {
     st.right = bool_or(j, "strip_right", true);
     t.norm.push_back(st);
   } else if (type == "NFC" || type == "NFKC" || type == "NFD" || type == "NFKD") {
-    // identity (documented limitation)
+    NormStep st{NormKind::Unicode};
+    st.form = type == "NFC" ? UnicodeForm::NFC : type == "NFD" ? UnicodeForm::NFD : type == "NFKC" ? UnicodeForm::NFKC
+                                                                                                   : UnicodeForm::NFKD;
+    t.norm.push_back(st);
   } else {
     unsupported(origin, "normalizer", type);
   }

@@ -265,9 +265,18 @@ void apply_norm(const NormStep& st, Norm& n) {
       n.align.insert(n.align.begin(), st.a.size(), n.align[0]);
       return;
     }
-    case NormKind::Lowercase: {
-      for (char& c : n.s)
-        if (c >= 'A' && c <= 'Z') c = char(c - 'A' + 'a');
+    case NormKind::Lowercase:
+    case NormKind::Unicode: {
+      std::vector<uint32_t> at;
+      std::string o = st.kind == NormKind::Lowercase ? unicode_lowercase_aligned(n.s, at)
+                                                     : unicode_normalize_aligned(n.s, st.form, at);
+      if (o == n.s) return;
+      std::vector<uint32_t> align;
+      align.reserve(o.size() + 1);
+      for (uint32_t k : at) align.push_back(n.align[k]);
+      align.push_back(n.align.back());
+      n.s = std::move(o);
+      n.align = std::move(align);
       return;
     }
     case NormKind::Strip: {

@@ -25,6 +25,12 @@ const std::string& byte_to_unicode(uint8_t b);                // GPT-2 bytes_to_
 int unicode_to_byte(uint32_t cp);                             // -1 if not in the map
 uint32_t decode_cp(std::string_view s, size_t& i);            // advances i (valid UTF-8)
 std::string encode_cp(uint32_t cp);
+enum class UnicodeForm : uint8_t { NFC, NFD, NFKC, NFKD };
+std::string unicode_normalize(std::string_view s, UnicodeForm f);  // utf8proc
+// The normal form, and per output byte the offset in s of the character it came from.
+std::string unicode_normalize_aligned(std::string_view s, UnicodeForm f, std::vector<uint32_t>& align);
+// Full Unicode lowercase (HF's Lowercase normalizer), aligned the same way.
+std::string unicode_lowercase_aligned(std::string_view s, std::vector<uint32_t>& align);
 
 // ---- regex.cpp (PCRE2, UTF + UCP, JIT) ----
 class Regex {
@@ -50,12 +56,13 @@ struct AddedToken {
 
 enum class SplitBehavior : uint8_t { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
 
-enum class NormKind : uint8_t { Prepend, Replace, Identity, Lowercase, Strip };
+enum class NormKind : uint8_t { Prepend, Replace, Identity, Lowercase, Strip, Unicode };
 struct NormStep {
   NormKind kind = NormKind::Identity;
   std::string a, b;                // Prepend: a; Replace: a -> b (string pattern)
   std::shared_ptr<Regex> re;       // Replace with a regex pattern
   bool left = false, right = false;
+  UnicodeForm form = UnicodeForm::NFC;  // Unicode
 };
 
 enum class PreKind : uint8_t { Split, ByteLevel, Metaspace };

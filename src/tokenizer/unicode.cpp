@@ -1,6 +1,10 @@
 // UTF-8 helpers and GPT-2's byte <-> unicode alphabet (openai/gpt-2 encoder.py
 // bytes_to_unicode: printable Latin-1 bytes map to themselves, the rest to U+0100..).
+#include <utf8proc.h>
+
+#include <algorithm>
 #include <array>
+#include <cstdlib>
 
 #include "tokenizer/tokenizer_impl.h"
 
@@ -114,5 +118,91 @@ const ByteMap& bytemap() {
 
 const std::string& byte_to_unicode(uint8_t b) { return bytemap().to_uni[b]; }
 int unicode_to_byte(uint32_t cp) { return cp < 512 ? bytemap().from_uni[cp] : -1; }
+
+}  // namespace prefopt
+
+// ---- Unicode normalization forms (utf8proc) ----
+namespace prefopt {
+
+namespace {
+
+std::string utf8proc_form(std::string_view s, UnicodeForm f) {
+  int opts = UTF8PROC_STABLE;
+  if (f == UnicodeForm::NFC || f == UnicodeForm::NFKC) opts |= UTF8PROC_COMPOSE;
+  else opts |= UTF8PROC_DECOMPOSE;
+  if (f == UnicodeForm::NFKC || f == UnicodeForm::NFKD) opts |= UTF8PROC_COMPAT;
+  utf8proc_uint8_t* out = nullptr;
+  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                                    static_cast<utf8proc_ssize_t>(s.size()), &out, static_cast<utf8proc_option_t>(opts));
+  if (n < 0) {  // invalid UTF-8: normalize the sanitized text
+    std::free(out);
+    if (valid_utf8(s)) return std::string(s);
+    return utf8proc_form(sanitize_utf8(s), f);
+  }
+  std::string r(reinterpret_cast<const char*>(out), static_cast<size_t>(n));
+  std::free(out);
+  return r;
+}
+
+bool all_ascii(std::string_view s) {
+  for (unsigned char c : s)
+    if (c >= 0x80) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string unicode_normalize(std::string_view s, UnicodeForm f) {
+  if (all_ascii(s)) return std::string(s);  // ASCII is invariant under all four forms
+  return utf8proc_form(s, f);
+}
+
+// Each output byte keeps the offset (in s) of the segment that produced it. Segments start
+// at a character of canonical combining class 0; when normalizing them one by one does not
+// give the whole string's normal form (a rare backward-composing starter such as a Hangul
+// vowel jamo), every output byte maps to the first input byte instead.
+std::string unicode_lowercase_aligned(std::string_view s, std::vector<uint32_t>& align) {
+  std::string out;
+  align.clear();
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t b = i;
+    uint32_t cp = decode_cp(s, i);
+    std::string lc;
+    if (cp < 0x80) lc = char(cp >= 'A' && cp <= 'Z' ? cp - 'A' + 'a' : cp);
+    else if (cp == 0x130) lc = "i\xCC\x87";  // Rust's char::to_lowercase: U+0130 -> "i\u0307"
+    else lc = encode_cp(static_cast<uint32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(cp))));
+    out += lc;
+    align.insert(align.end(), lc.size(), static_cast<uint32_t>(b));
+  }
+  return out;
+}
+
+std::string unicode_normalize_aligned(std::string_view s, UnicodeForm f, std::vector<uint32_t>& align) {
+  align.clear();
+  std::string whole = unicode_normalize(s, f);
+  if (whole == s) {
+    for (size_t i = 0; i < s.size(); ++i) align.push_back(static_cast<uint32_t>(i));
+    return whole;
+  }
+  std::string pieces;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t b = i;
+    size_t l = utf8_len(static_cast<unsigned char>(s[i]));
+    i = std::min(s.size(), i + l);
+    while (i < s.size()) {
+      size_t j = i;
+      uint32_t cp = decode_cp(s, j);
+      if (utf8proc_get_property(static_cast<utf8proc_int32_t>(cp))->combining_class == 0) break;
+      i = j;
+    }
+    std::string seg = unicode_normalize(s.substr(b, i - b), f);
+    pieces += seg;
+    align.insert(align.end(), seg.size(), static_cast<uint32_t>(b));
+  }
+  if (pieces != whole) align.assign(whole.size(), 0);
+  return whole;
+}
 
 }  // namespace prefopt

@@ -329,6 +329,21 @@ ReportData load_report(const std::string& dir) {
     if (ss.empty()) continue;
     d.training.push_back({c.file, c.heading, svg_line_chart(c.heading, "step", c.ylabel, ss)});
   }
+  // The same metrics per round (report.html only): each round's steps on their own x axis.
+  ChartStyle small;
+  small.width = 560, small.height = 320;
+  for (size_t i = 0; i < rounds.size(); ++i) {
+    std::vector<Series> ss;
+    for (const char* key : {"loss", "eval_loss", "rewards/margins", "rewards/accuracies"}) {
+      auto it = metrics[i].find(key);
+      if (it == metrics[i].end()) continue;
+      ss.push_back(it->second);
+      ss.back().label = key;
+    }
+    if (ss.empty()) continue;
+    const std::string title = rounds[i].name + ": training metrics";
+    d.per_round.push_back({"", title, svg_line_chart(title, "step", "value", ss, small)});
+  }
   return d;
 }
 

@@ -25,8 +25,9 @@
 // no script, no external URL (the only "http" in it is the SVG namespace). It shows the title,
 // the run time (summary "seconds", else the sum of the rounds' and controls' seconds), the
 // per-round table and change sentence, the gains/controls table, the pass@k table and curves, the
-// training curves, and the run configuration (summary.json's other top-level keys; an object's
-// keys as "object.key"). Every text from the inputs is HTML-escaped. Tables carry a class
+// training curves (report.md's charts, then one chart per round with metrics: its loss, eval_loss,
+// rewards/margins and rewards/accuracies on its own step axis), and the run configuration
+// (summary.json's other top-level keys; an object's keys as "object.key"). Every text from the inputs is HTML-escaped. Tables carry a class
 // ("rounds", "gains", "passk", "config") and numbers are formatted as in report.md.
 //
 // Number formats (tests rely on them): pass@k, greedy accuracy as fractions with 3 decimals

@@ -35,7 +35,7 @@ struct GainRow {
 };
 
 struct Chart {
-  std::string file;     // the SVG file report.md links ("passk.svg", "loss.svg", ...)
+  std::string file;     // the SVG file report.md links ("passk.svg", "loss.svg", ...); "" when none
   std::string heading;  // also the chart's title
   std::string svg;
 };
@@ -53,6 +53,7 @@ struct ReportData {
   std::vector<GainRow> gains;  // its rows
   Chart passk;                 // pass@k vs k, one curve per round
   std::vector<Chart> training; // loss / margins / accuracies, only those with points
+  std::vector<Chart> per_round;  // one chart per round with metrics: its training metrics over steps
   std::vector<std::string> missing;  // rounds without metrics.jsonl
 };
 

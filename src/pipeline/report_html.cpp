@@ -21,6 +21,7 @@ using nlohmann::json;
 const char* const kStyle = R"(body{font-family:sans-serif;color:#222;background:#fafafa;margin:0}
 main{max-width:1160px;margin:0 auto;padding:16px 24px;background:#fff}
 h1{font-size:24px;margin:8px 0 4px}h2{font-size:18px;margin:24px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:15px;margin:16px 0 4px}
 p.lead{color:#555;margin:0 0 8px}
 table{border-collapse:collapse;margin:8px 0;font-size:14px}
 th,td{border:1px solid #ccc;padding:3px 10px;text-align:left}
@@ -53,7 +54,8 @@ std::string table(const std::string& cls, const std::vector<std::string>& head,
 }
 
 std::string figure(const Chart& c) {
-  return "<figure>\n" + c.svg + "<figcaption>" + esc(c.heading) + " (" + esc(c.file) + ")</figcaption>\n</figure>\n";
+  return "<figure>\n" + c.svg + "<figcaption>" + esc(c.heading) + (c.file.empty() ? "" : " (" + esc(c.file) + ")") +
+         "</figcaption>\n</figure>\n";
 }
 
 // "123.4 s (2 min 3 s)"
@@ -156,6 +158,11 @@ void write_html(const ReportData& d) {
   if (!d.training.empty()) {
     h += "<div class=\"charts\">\n";
     for (auto& c : d.training) h += figure(c);
+    h += "</div>\n";
+  }
+  if (!d.per_round.empty()) {
+    h += "<h3>Per round</h3>\n<p>Each round's metrics.jsonl on its own step axis.</p>\n<div class=\"charts\">\n";
+    for (auto& c : d.per_round) h += figure(c);
     h += "</div>\n";
   }
   if (!d.missing.empty()) {

@@ -1,6 +1,6 @@
 // report.html in a real browser: headless Chromium renders a report made from the synthetic
 // fixture run. Checks: exit status 0, a PNG of the window size (1200 x 2400) that is not blank and
-// shows the charts' colours, and in the rendered DOM (--dump-dom) the four inline SVG charts with
+// shows the charts' colours, and in the rendered DOM (--dump-dom) the seven inline SVG charts with
 // their polylines and the tables. The screenshot is kept as BUILD/report_screenshot.png (the one
 // in docs/ is a copy). Skipped, with a message, only when chromium is not installed.
 #include <gtest/gtest.h>
@@ -161,12 +161,13 @@ TEST(ReportChromium, RendersWithChartsAndScreenshot) {
               img.height, colours.size(), 100 * frac, blue, orange);
   fs::copy_file(tmp + "/shot.png", PREFOPT_BINARY_DIR "/report_screenshot.png", fs::copy_options::overwrite_existing);
 
-  // The DOM Chromium built: the four charts, every polyline of the file, the tables, the title.
+  // The DOM Chromium built: the seven charts (report.md's four, one per round), every polyline
+  // of the file, the tables, the title.
   std::string dom = prefopt::testing::popen_read("timeout 180 " + common + "--dump-dom " + url + " 2>" + tmp + "/dom.log", &rc);
   ASSERT_EQ(rc, 0) << read_file(tmp + "/dom.log");
-  EXPECT_EQ(count(dom, "<svg "), 4u);
+  EXPECT_EQ(count(dom, "<svg "), 7u);
   EXPECT_EQ(count(dom, "<polyline "), count(html, "<polyline "));
-  EXPECT_EQ(count(dom, "<polyline "), 10u);
+  EXPECT_EQ(count(dom, "<polyline "), 17u);
   EXPECT_EQ(count(dom, "<script"), 0u);
   for (auto cls : {"rounds", "gains", "passk", "config"})
     EXPECT_NE(dom.find(fmt::format("<table class=\"{}\">", cls)), std::string::npos) << cls;

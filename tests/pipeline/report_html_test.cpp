@@ -86,15 +86,26 @@ TEST(ReportHtml, WellFormedSelfContainedAndSameCharts) {
   EXPECT_EQ(h.rfind("<!DOCTYPE html>\n<html lang=\"en\">", 0), 0u);
   EXPECT_EQ(count(h, "<body>"), 1u);
   EXPECT_EQ(count(h, "</html>"), 1u);
-  // Four charts inlined: pass@k, loss, margins, accuracies, each exactly the SVG file beside it.
-  EXPECT_EQ(count(h, "<svg "), 4u);
+  // report.md's four charts inlined: pass@k, loss, margins, accuracies, each exactly the SVG file
+  // beside it; then one chart per round (sft, round1, round2).
+  EXPECT_EQ(count(h, "<svg "), 4u + 3u);
   for (auto f : {"passk.svg", "loss.svg", "margins.svg", "accuracies.svg"})
     EXPECT_NE(h.find(read_file(d + "/" + f)), std::string::npos) << f;
-  // loss: sft + 2 rounds; pass@k: 3 rounds; margins and accuracies: 2 rounds each.
-  EXPECT_EQ(count(h, "<polyline"), 3u + 3u + 2u + 2u);
+  // loss: sft + 2 rounds; pass@k: 3 rounds; margins and accuracies: 2 rounds each; per round:
+  // sft loss only, each trained round loss + margins + accuracies.
+  EXPECT_EQ(count(h, "<polyline"), 3u + 3u + 2u + 2u + 1u + 3u + 3u);
+  size_t r1 = h.find(">round1: training metrics</text>");
+  ASSERT_NE(r1, std::string::npos);
+  std::string r1svg = h.substr(r1, h.find("</svg>", r1) - r1);
+  EXPECT_EQ(count(r1svg, "<polyline"), 3u);
+  for (auto m : {">loss</text>", ">rewards/margins</text>", ">rewards/accuracies</text>"})
+    EXPECT_NE(r1svg.find(m), std::string::npos) << m;
+  // Each round's own x axis: round1 logs steps 1..40, so its axis ends at 40, not at sft's 300.
+  EXPECT_NE(r1svg.find(">40</text>"), std::string::npos);
+  EXPECT_EQ(r1svg.find(">300</text>"), std::string::npos);
   // Self-contained: the only "http" is the SVG namespace; no script, link, image or style import.
   EXPECT_EQ(count(h, "http"), count(h, "xmlns=\"http://www.w3.org/2000/svg\""));
-  EXPECT_EQ(count(h, "xmlns=\"http://www.w3.org/2000/svg\""), 4u);
+  EXPECT_EQ(count(h, "xmlns=\"http://www.w3.org/2000/svg\""), 7u);
   std::string lower = h;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
   for (auto bad : {"<script", "<link", "<img", "<iframe", "<object", "<embed", "src=", "href=", "url(", "@import",

@@ -15,10 +15,20 @@
 //                      1-based row number.
 //   DIR/<name>/passk.json     (optional) as above; its "n" is quoted in the report.
 //
-// Output of write_report: DIR/report.md and the pictures it links, each written atomically (SVGs
-// first, report.md last): passk.svg (always), loss.svg ("loss" and "eval_loss" vs step),
-// margins.svg ("rewards/margins"), accuracies.svg ("rewards/accuracies"); a picture is written and
-// linked only when some round has points for it (a stale one from an earlier run is left alone).
+// Output of write_report: DIR/report.md and the pictures it links, and DIR/report.html, each
+// written atomically (SVGs first, then report.html, report.md last): passk.svg (always), loss.svg
+// ("loss" and "eval_loss" vs step), margins.svg ("rewards/margins"), accuracies.svg
+// ("rewards/accuracies"); a picture is written and linked only when some round has points for it
+// (a stale one from an earlier run is left alone). The charts are drawn by core/svg.h.
+//
+// report.html is one self-contained file for a browser: inline CSS, the same SVG charts inlined,
+// no script, no external URL (the only "http" in it is the SVG namespace). It shows the title,
+// the run time (summary "seconds", else the sum of the rounds' and controls' seconds), the
+// per-round table and change sentence, the gains/controls table, the pass@k table and curves, the
+// training curves (report.md's charts, then one chart per round with metrics: its loss, eval_loss,
+// rewards/margins and rewards/accuracies on its own step axis), and the run configuration
+// (summary.json's other top-level keys; an object's keys as "object.key"). Every text from the inputs is HTML-escaped. Tables carry a class
+// ("rounds", "gains", "passk", "config") and numbers are formatted as in report.md.
 //
 // Number formats (tests rely on them): pass@k, greedy accuracy as fractions with 3 decimals
 // ("0.050"); seconds with 1 decimal; changes in percentage points with 1 decimal and a sign
@@ -36,22 +46,16 @@
 #include <utility>
 #include <vector>
 
+#include "core/svg.h"
+
 namespace prefopt::pipeline {
 
-struct Series {
-  std::string label;
-  std::vector<double> x, y;  // same length; (x[i], y[i]) drawn in the given order
-};
+// The chart types come from the shared SVG module (core/svg.h); these names stay for callers.
+using prefopt::Series;
+using prefopt::svg_line_chart;
 
-// A self-contained SVG line chart: axes with ticks and labels, one polyline + legend entry per
-// series (a series with no drawable point gets a legend entry and no polyline; series with at most
-// 32 points also get a dot per point), optional log2 x axis (ticks at powers of two; x <= 0 is
-// skipped). NaN/inf points are skipped. Deterministic output (same input, same bytes).
-std::string svg_line_chart(const std::string& title, const std::string& xlabel, const std::string& ylabel,
-                           const std::vector<Series>& series, bool log2_x = false, int width = 640, int height = 400);
-
-// Reads a demo output directory and writes DIR/report.md plus the SVGs it links. Returns the report
-// path (DIR/report.md).
+// Reads a demo output directory and writes DIR/report.md, the SVGs it links and DIR/report.html.
+// Returns the report path (DIR/report.md).
 std::string write_report(const std::string& dir);
 
 // For the experiments page: a Markdown table, one row per (label, dir), with pass@1 and pass@max-k of

@@ -1,15 +1,13 @@
-// pass@k curve picture: a hand-written SVG (no plotting library), optional PNG.
+// pass@k curve picture: the shared SVG line chart, optional PNG.
 #include "verify/passk_plot.h"
 
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <fmt/format.h>
+#include <utility>
 
 #include "core/fs.h"
 
@@ -56,104 +54,16 @@ bool run_quiet(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-std::string svg_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
-std::string svg_open(int width, int height, double title_x, const std::string& title) {
-  return fmt::format(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
-      "font-family=\"sans-serif\" font-size=\"12\">\n"
-      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{:.1f}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
-      width, height, width, height, title_x, svg_escape(title));
-}
-
-const char* svg_colour(size_t i) {
-  static const char* const kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"};
-  return kColours[i % (sizeof kColours / sizeof *kColours)];
-}
-
 std::string passk_svg(const std::vector<PassKCurve>& curves, const std::string& title, int width, int height) {
-  const double left = 64, right = 24, top = 40, bottom = 56;
-  const double pw = width - left - right, ph = height - top - bottom;
-  int64_t kmax = 1;
-  for (auto& c : curves)
-    for (auto& [k, v] : c.points) kmax = std::max(kmax, k);
-  const double lmax = std::max(1.0, std::log2(static_cast<double>(kmax)));
-  auto X = [&](int64_t k) { return left + pw * std::log2(static_cast<double>(k)) / lmax; };
-  auto Y = [&](double v) { return top + ph * (1.0 - std::clamp(v, 0.0, 1.0)); };
-
-  std::string s = svg_open(width, height, left + pw / 2, title);
-  // y grid, ticks and labels: 0, 0.2, ..., 1
-  for (int i = 0; i <= 5; ++i) {
-    double v = i / 5.0, y = Y(v);
-    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#ddd\"/>\n", left, y,
-                     left + pw, y);
-    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"black\"/>\n", left - 5, y,
-                     left, y);
-    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\">{:.1f}</text>\n", left - 8, y + 4, v);
+  std::vector<Series> series;
+  for (auto& c : curves) {
+    Series s{c.label, {}, {}};
+    for (auto& [k, v] : c.points) s.x.push_back(static_cast<double>(k)), s.y.push_back(v);
+    series.push_back(std::move(s));
   }
-  // x ticks at powers of two (and kmax)
-  std::vector<int64_t> xt;
-  for (int64_t k = 1; k <= kmax; k *= 2) xt.push_back(k);
-  if (xt.back() != kmax) xt.push_back(kmax);
-  for (int64_t k : xt) {
-    double x = X(k);
-    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#eee\"/>\n", x, top, x,
-                     top + ph);
-    s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"black\"/>\n", x, top + ph,
-                     x, top + ph + 5);
-    s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", x, top + ph + 18, k);
-  }
-  // axes and their labels
-  s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"black\"/>\n", left, top,
-                   top + ph);
-  s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"black\"/>\n", left,
-                   top + ph, left + pw);
-  s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">k (log scale)</text>\n", left + pw / 2,
-                   static_cast<double>(height) - 12);
-  s += fmt::format(
-      "<text x=\"16\" y=\"{0:.1f}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {0:.1f})\">pass@k</text>\n",
-      top + ph / 2);
-  // curves
-  auto colour = [](size_t i) { return svg_colour(i); };
-  for (size_t i = 0; i < curves.size(); ++i) {
-    std::string pts;
-    for (auto& [k, v] : curves[i].points) pts += fmt::format("{:.1f},{:.1f} ", X(k), Y(v));
-    s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>\n", colour(i), pts);
-    for (auto& [k, v] : curves[i].points)
-      s += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"{}\"/>\n", X(k), Y(v), colour(i));
-  }
-  // legend on top, lower right (pass@k curves rise towards the upper right)
-  if (!curves.empty()) {
-    const double legend_h = 18.0 * static_cast<double>(curves.size()) + 8;
-    const double legend_top = top + ph - legend_h - 6;
-    s += fmt::format(
-        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"200\" height=\"{:.1f}\" fill=\"white\" fill-opacity=\"0.85\" "
-        "stroke=\"#ccc\"/>\n",
-        left + pw - 206, legend_top, legend_h);
-    for (size_t i = 0; i < curves.size(); ++i) {
-      double ly = legend_top + 18 + 18 * static_cast<double>(i);
-      s += fmt::format(
-          "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"2\"/>\n",
-          left + pw - 196, ly - 4, left + pw - 172, ly - 4, colour(i));
-      s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n", left + pw - 166, ly,
-                       svg_escape(curves[i].label));
-    }
-  }
-  s += "</svg>\n";
-  return s;
+  ChartStyle st;
+  st.log2_x = true, st.fixed_y = true, st.y_lo = 0, st.y_hi = 1, st.width = width, st.height = height;
+  return svg_line_chart(title, "k", "pass@k", series, st);
 }
 
 std::string svg_to_png(const std::string& svg_path, const std::string& png_path) {

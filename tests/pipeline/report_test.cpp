@@ -3,6 +3,7 @@
 #include "pipeline/report.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -18,7 +19,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string temp_dir(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("prefopt_report_" + name);
+  auto d = fs::temp_directory_path() / ("prefopt_report_" + std::to_string(getpid()) + "_" + name);
   fs::remove_all(d);
   fs::create_directories(d);
   return d.string();

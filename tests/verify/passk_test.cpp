@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "verify/passk.h"
+#include "verify/passk_plot.h"
 
 using namespace prefopt;
 
@@ -47,4 +48,19 @@ TEST(PassAtK, MeanOverProblems) {
   EXPECT_NEAR(m[1], (0.25 + 1.0) / 2, 1e-15);
   EXPECT_NEAR(m[2], (0.5 + 1.0) / 2, 1e-15);
   EXPECT_THROW(mean_pass_at_k(p, {8}), Error);
+}
+
+// The pass@k picture is the shared SVG chart (core/svg.h) on a log2 k axis and a fixed 0..1 axis.
+// 640 x 420 with margins left 64, right 16, top 36, bottom 48: the plot is 560 x 336, so k = 1, 2, 4
+// lie at x = 64, 344, 624 and pass@k 0, 0.5, 1 at y = 372, 204, 36 (a value above 1 is clamped).
+TEST(PassKPlot, PointsOnLog2AndUnitAxesAndEscapedLabels) {
+  std::string svg = passk_svg({{"base", {{1, 0.0}, {2, 0.5}, {4, 1.0}}}, {"a<b & \"c\"", {{1, 0.5}, {4, 1.5}}}},
+                              "pass@k <title>");
+  EXPECT_NE(svg.find("points=\"64.0,372.0 344.0,204.0 624.0,36.0\""), std::string::npos) << svg;
+  EXPECT_NE(svg.find("points=\"64.0,204.0 624.0,36.0\""), std::string::npos) << svg;
+  EXPECT_NE(svg.find(">a&lt;b &amp; &quot;c&quot;</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">pass@k &lt;title&gt;</text>"), std::string::npos);
+  EXPECT_EQ(svg.find("<b"), std::string::npos);
+  EXPECT_NE(svg.find("width=\"640\" height=\"420\""), std::string::npos);
+  EXPECT_EQ(svg_escape("<&>\"'x"), "&lt;&amp;&gt;&quot;&#39;x");
 }

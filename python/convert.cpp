@@ -13,9 +13,9 @@ static std::string type_name(py::handle h) { return py::str(py::type::of(h).attr
 ojson to_json(py::handle h, const std::string& where) {
   if (h.is_none()) return nullptr;
   if (py::isinstance<py::bool_>(h)) return h.cast<bool>();
-  if (py::isinstance<py::int_>(h)) {
+  if (py::isinstance<py::int_>(h) || (PyIndex_Check(h.ptr()) && !py::isinstance<py::float_>(h))) {  // numpy ints too
     try {
-      return h.cast<int64_t>();
+      return py::int_(py::reinterpret_borrow<py::object>(h)).cast<int64_t>();
     } catch (const py::cast_error&) {
       fail(where, "an integer does not fit in 64 bits", "use smaller values");
     }
@@ -79,10 +79,10 @@ std::vector<int64_t> to_ids(py::handle h, const std::string& where) {
   std::vector<int64_t> v;
   size_t i = 0;
   for (auto x : h) {
-    if (!py::isinstance<py::int_>(x) || py::isinstance<py::bool_>(x))
+    if (py::isinstance<py::bool_>(x) || py::isinstance<py::float_>(x) || !PyIndex_Check(x.ptr()))
       fail(where, fmt::format("item {} is a {}, not an int", i, type_name(x)), "token ids are ints");
     try {
-      v.push_back(x.cast<int64_t>());
+      v.push_back(py::int_(py::reinterpret_borrow<py::object>(x)).cast<int64_t>());
     } catch (const py::cast_error&) {
       fail(where, fmt::format("item {} does not fit in 64 bits", i), "token ids are small non-negative ints");
     }

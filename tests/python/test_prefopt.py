@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 import prefopt
@@ -272,6 +273,29 @@ class ModelTest(unittest.TestCase):
             self.assertAlmostEqual(g["logprob_sum"], w["logprob_sum"], delta=1e-9)
         self.assertTrue(any(g["text"] for p in got for g in p))
 
+    def test_generate_releases_the_gil(self):
+        # While a long generate runs in a thread, this thread keeps running Python: it could
+        # not if the call held the GIL (then at most a tick before and one after the call).
+        m = prefopt.load_model(os.path.join(DATA, "models", "gpt2"))
+        done = threading.Event()
+        took = []
+
+        def work():
+            t0 = time.monotonic()
+            m.generate([[1, 2, 3]], n=4, temperature=1.0, seed=1, max_new_tokens=100)
+            took.append(time.monotonic() - t0)
+            done.set()
+
+        t = threading.Thread(target=work)
+        t.start()
+        ticks = 0
+        while not done.wait(0.005):
+            ticks += 1
+        t.join()
+        if took[0] < 0.1:
+            self.skipTest("generate took only %.3f s" % took[0])
+        self.assertGreaterEqual(ticks, 4, "this thread ran %d times during a %.2f s call" % (ticks, took[0]))
+
     def test_calls_from_another_thread(self):
         m = prefopt.load_model(os.path.join(DATA, "models", "gpt2"))
         want = m.logprobs([[1, 2, 3, 4, 5]])
@@ -290,6 +314,13 @@ class ModelTest(unittest.TestCase):
         self.assertIn("vocabulary", str(e.exception))
         with self.assertRaises(prefopt.Error):
             m.logprobs([1, 2, 3])  # one list, not a list of lists
+        with self.assertRaises(prefopt.Error):
+            m.logprobs([[1, 2.0]])
+        class Index:  # an int-like (numpy.int64, ...): anything with __index__ is a token id
+            def __index__(self):
+                return 2
+
+        self.assertEqual(m.logprobs([(1, Index(), 3)]), m.logprobs([[1, 2, 3]]))
         with self.assertRaises(prefopt.Error) as e:
             m.generate(["some text"])
         self.assertIn("tokenizer", str(e.exception))

@@ -70,10 +70,10 @@ Tokenizer(path, chat_template=None)
         or tokenizer.model), a tiktoken tokenizer.model, or a .gguf file.
   chat_template: a .jinja file or a built-in name (chatml, llama3, llama2, mistral,
         gemma, phi3, plain) instead of the tokenizer's own template.)")
-      .def(py::init([](py::object path, std::optional<std::string> chat_template) {
+      .def(py::init([](py::object path, py::object chat_template) {
              std::string p = to_path(path, "Tokenizer(path)");
-             PyTokenizer t{Tokenizer::load(p), chat_template.value_or(""), nullptr};
-             return t;
+             std::string ct = chat_template.is_none() ? "" : to_path(chat_template, "Tokenizer(chat_template)");
+             return PyTokenizer{Tokenizer::load(p), ct, nullptr};
            }),
            py::arg("path"), py::arg("chat_template") = py::none())
       .def(

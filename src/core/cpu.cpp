@@ -80,7 +80,7 @@ void preinit(char** envp) {
 // model over Qwen2's 151k vocabulary, 123 vs 433 tokens/s). Keep large blocks
 // in the heap and do not trim it, as PyTorch's caching allocators do; the
 // process keeps its peak memory until exit. A user's own malloc settings win.
-static void keep_large_allocations(char** envp) {
+void keep_large_allocations(char** envp) {
   if (env_has(envp, "GLIBC_TUNABLES") || env_has(envp, "MALLOC_MMAP_THRESHOLD_") ||
       env_has(envp, "MALLOC_TRIM_THRESHOLD_") || env_has(envp, "PREFOPT_MALLOC_DEFAULT"))
     return;
@@ -104,10 +104,8 @@ void after_libraries_loaded(char** argv, char** envp) {
     g_user_set = true;
     return;
   }
-  std::string cur = blas_core_name();
-  if (cur.empty()) return;  // not OpenBLAS
-  const char* best = best_supported_core();
-  if (!*best || core_rank(cur) >= core_rank(best)) return;
+  const char* best = blas_coretype_upgrade();
+  if (!*best) return;
   // OpenBLAS mis-detected this CPU: restart with the kernels it really supports.
   std::vector<std::string> env;
   for (char** e = envp; e && *e; ++e)
@@ -118,6 +116,14 @@ void after_libraries_loaded(char** argv, char** envp) {
   for (auto& s : env) ep.push_back(s.data());
   ep.push_back(nullptr);
   execve("/proc/self/exe", argv, ep.data());  // returns only on failure: carry on
+}
+
+const char* blas_coretype_upgrade() {
+  std::string cur = blas_core_name();
+  if (cur.empty()) return "";  // not OpenBLAS
+  const char* best = best_supported_core();
+  if (!*best || core_rank(cur) >= core_rank(best)) return "";
+  return best;
 }
 
 const char* chosen_coretype() { return g_reexec_core; }
@@ -131,9 +137,19 @@ int num_cores() {
 }
 
 // OpenBLAS entry points, looked up at run time so any BLAS can be linked.
+// A library loaded with RTLD_LOCAL (a Python extension module and its
+// dependencies) is not in the global scope: then ask OpenBLAS's own soname.
 template <typename F>
 static F blas_sym(const char* name) {
-  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+  void* f = dlsym(RTLD_DEFAULT, name);
+  for (const char* lib : {"libopenblas.so.0", "libblas.so.3"}) {
+    if (f) break;
+    if (void* h = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD)) {  // only if already loaded
+      f = dlsym(h, name);
+      dlclose(h);
+    }
+  }
+  return reinterpret_cast<F>(f);
 }
 
 std::string blas_core_name() {
@@ -151,6 +167,14 @@ int blas_num_threads() {
 void set_blas_num_threads(int n) {
   auto f = blas_sym<void (*)(int)>("openblas_set_num_threads");
   if (f) f(n);
+}
+bool restart_blas_threads() {
+  auto shutdown = blas_sym<int (*)()>("blas_thread_shutdown_");
+  auto init = blas_sym<int (*)()>("blas_thread_init");
+  if (!shutdown || !init) return false;
+  shutdown();
+  init();
+  return true;
 }
 
 }  // namespace prefopt::cpu

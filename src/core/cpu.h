@@ -26,6 +26,13 @@ void preinit(char** envp);
 void after_libraries_loaded(char** argv, char** envp);
 // For embedders without the preinit object: call first thing in main().
 void ensure_cpu_setup_or_reexec(char** argv);
+// The parts of after_libraries_loaded for a process that cannot re-execute
+// itself (the Python module): glibc keeps large blocks in the heap (unless the
+// environment sets malloc tunables or PREFOPT_MALLOC_DEFAULT) ...
+void keep_large_allocations(char** envp);
+// ... and the kernel family a re-exec would force: what the CPU and OS support
+// when OpenBLAS picked weaker kernels, else "" (also "" when not OpenBLAS).
+const char* blas_coretype_upgrade();
 
 int num_cores();
 
@@ -34,6 +41,11 @@ std::string blas_core_name();
 std::string blas_config();
 int blas_num_threads();
 void set_blas_num_threads(int n);
+// Stops OpenBLAS's thread pool and starts it again from the calling thread, so
+// its threads inherit this thread's flush-to-zero mode (threads copy MXCSR
+// from their creator): for a process where OpenBLAS started before
+// set_flush_denormals(). false when the library is not OpenBLAS (pthreads).
+bool restart_blas_threads();
 bool flush_denormals_enabled();
 void set_flush_denormals();
 

@@ -50,6 +50,9 @@ struct DemoOptions {
   std::string tools;          // "" or "python": the tool-call loop, M-DPO / M-KTO
   bool mask_tool_observations = true;
   std::string sft_from;       // reuse DIR/sft of an earlier run with the same set-up
+  // Continue a run in output_dir that was interrupted (killed at any point):
+  // its committed steps are kept, the rest is redone (pipeline/run_state.h).
+  bool resume = false;
 };
 
 // Runs the demo; returns summary.json's content (also written to DIR).

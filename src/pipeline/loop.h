@@ -32,6 +32,8 @@ class Tokenizer;
 
 namespace prefopt::pipeline {
 
+class RunState;
+
 struct LoopProblem {
   std::string id;
   std::string prompt;         // the text the model continues
@@ -76,6 +78,10 @@ struct LoopOptions {
   int first_round = 1;  // resume: rounds before this one are done
   std::string label;    // shown before the round names in the log (a control arm's name)
   std::function<void(const nlohmann::json& entry)> on_round;  // called after each round
+  // Resumable runs (run_state.h): each round is the step "<step_prefix>round<k>"
+  // (its pairs "<step_prefix>round<k>/pairs"); committed steps are skipped.
+  RunState* state = nullptr;
+  std::string step_prefix;
 };
 
 struct EvalResult {

@@ -20,7 +20,8 @@
 //
 // Output (DIR = output_dir): DIR/sft, DIR/round<k> (HF model + tokenizer,
 // metrics.jsonl, passk.json, pairs.jsonl), DIR/controls/<name>/round<k>,
-// DIR/summary.json, DIR/report.md (+ SVG pictures).
+// DIR/summary.json, DIR/report.md (+ SVG pictures), DIR/run_state.json
+// (the committed steps: `--resume` continues a killed run, pipeline/run_state.h).
 #pragma once
 #include <cstdint>
 #include <string>

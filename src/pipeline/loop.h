@@ -12,6 +12,7 @@
 //   DIR/<round>/passk.json           {"n", "pass_at_k": {"1": ...}, "per_problem": {...}}
 //   DIR/<round>/pairs.jsonl          the training rows of the round (TRL format, text + ids)
 //   DIR/report.md + *.svg
+//   DIR/run_state.json               the committed steps of a resumable run (pipeline/run_state.h)
 #pragma once
 #include <cstdint>
 #include <functional>

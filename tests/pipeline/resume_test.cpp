@@ -218,15 +218,28 @@ uint64_t test_seed() {
   return seed;
 }
 
+std::string work_dir_path() {
+  return (fs::temp_directory_path() / ("prefopt_resume_test." + std::to_string(::getpid()))).string();
+}
+
 std::string work_dir() {
   static const std::string dir = [] {
-    std::string d = (fs::temp_directory_path() / ("prefopt_resume_test." + std::to_string(::getpid()))).string();
+    std::string d = work_dir_path();
     remove_all(d);
     make_dirs(d);
     return d;
   }();
   return dir;
 }
+
+// The runs stay in the temp directory only when a test failed (to look at).
+class RemoveWorkDirWhenPassed : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    if (::testing::UnitTest::GetInstance()->Passed()) remove_all(work_dir_path());
+  }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new RemoveWorkDirWhenPassed);
 
 // The small demo: --quick with a smaller pool, held-out set and SFT.
 std::vector<std::string> demo_args(const std::string& out, const std::string& seed = "2") {

@@ -44,6 +44,8 @@ void register_pipeline(CLI::App& app) {
   cmd->add_option("--beta", a->beta, "preference beta");
   cmd->add_option("--rpo-alpha,--rpo_alpha", a->rpo_alpha, "NLL-on-chosen weight for dpo (0 = plain DPO)");
   cmd->add_flag("--quick", a->quick, "a short smoke run (~1 minute)");
+  cmd->add_flag("--resume", a->resume,
+                "continue an interrupted run in --output-dir (same settings): committed steps are kept, the rest redone");
   cmd->add_option("--tools", a->tools, "python: worked solutions and samples call Python (the tool-call loop, "
                                        "code in the sandbox); trains M-DPO / M-KTO");
   cmd->add_option("--mask-tool-observations,--mask_tool_observations", a->mask_tool_observations,
@@ -72,7 +74,9 @@ void register_pipeline(CLI::App& app) {
   auto* it = app.add_subcommand("iterate", "The loop for your own HF model and prompts (GSM8K / MATH JSONL): rounds of "
                                            "sample -> grade -> pairs -> train -> pass@k, resumable per round");
   it->add_option("--config", ia->first, "a TOML file (see docs/experiments.md)")->required();
-  it->add_flag("--resume", ia->second, "continue after the last finished round in output_dir");
+  it->add_flag("--resume", ia->second,
+               "continue an interrupted run in output_dir (same settings; rounds may change): committed steps are "
+               "kept, the rest redone");
   it->callback([ia] {
     const auto cfg = pipeline::IterateConfig::from_toml(ia->first);
     auto s = pipeline::run_iterate(cfg, ia->second);

@@ -17,6 +17,7 @@
 #include "model/runtime.h"
 #include "pipeline/loop.h"
 #include "pipeline/report.h"
+#include "pipeline/run_state.h"
 #include "pipeline/task.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
@@ -114,7 +115,14 @@ nlohmann::json run_demo(const DemoOptions& o) {
   const bool tools = !o.tools.empty();
   const Setup s = resolve(o);
   const std::string& out = o.output_dir;
-  make_dirs(out);
+  // The configuration a resumed run must share: every resolved setting but the output directory.
+  nlohmann::json config = {{"seed", o.seed},         {"method", o.method},       {"tools", tools},
+                           {"mask_tool_observations", o.mask_tool_observations}, {"n_samples", o.n_samples},
+                           {"eval_n", o.eval_n},     {"beta", o.beta},           {"rpo_alpha", o.rpo_alpha},
+                           {"controls", o.controls}, {"sft_from", o.sft_from}};
+  const nlohmann::json setup = s.to_json();
+  for (auto& [k, v] : setup.items()) config[k] = v;
+  RunState state(out, "demo", config, o.resume);
 
   // The task: gold (worked) | answer-only demonstrations | answer-only pool, and held-out problems.
   const size_t n_sup = static_cast<size_t>(s.gold + s.answer_only_sft);
@@ -172,7 +180,12 @@ nlohmann::json run_demo(const DemoOptions& o) {
   sc.save_steps = 0, sc.seed = static_cast<int64_t>(o.seed), sc.max_grad_norm = 1.0;
   TrainSummary ss;
   nlohmann::json sft_json = s.to_json();
-  if (!o.sft_from.empty()) {
+  std::vector<nlohmann::json> rounds;
+  if (state.done("sft")) {  // committed by an earlier process
+    model = CausalLM::from_pretrained(sc.output_dir);
+    rounds.push_back(state.entry("sft"));
+    info("demo: SFT model taken from {} (committed)", sc.output_dir);
+  } else if (!o.sft_from.empty()) {
     const std::string src = o.sft_from + "/sft";
     auto prev = nlohmann::json::parse(read_file(o.sft_from + "/summary.json"));
     const auto& ps = prev.value("setup", nlohmann::json::object());
@@ -199,7 +212,8 @@ nlohmann::json run_demo(const DemoOptions& o) {
     ss.first_loss = r0.value("sft_loss_first", 0.0), ss.last_loss = r0.value("sft_loss_last", 0.0);
     info("demo: SFT model taken from {}", src);
   } else {
-    remove_all(sc.output_dir);
+    reset_step_dir(sc.output_dir);
+    TestKillWhileTraining kill_hook("sft", sc.output_dir + "/metrics.jsonl");
     Trainer t(sc, *model, nullptr, sft, std::nullopt, tok_dir);
     ss = t.train();
   }
@@ -213,14 +227,19 @@ nlohmann::json run_demo(const DemoOptions& o) {
   lo.truncate_rejected = s.truncate_rejected != 0;
   lo.train = round_config(o, s);
 
-  auto ev0 = evaluate(*model, tok, held, lo, o.seed + 7);
-  std::vector<nlohmann::json> rounds;
-  rounds.push_back(round_entry("sft", ev0, static_cast<int64_t>(sft.rows.size()), ss.steps, now_seconds() - t_sft,
-                               out + "/sft"));
-  rounds.back()["sft_loss_first"] = ss.first_loss;
-  rounds.back()["sft_loss_last"] = ss.last_loss;
-  info("sft: pass@1 {:.3f} (+-{:.3f}), greedy accuracy {:.3f}", ev0.pass_at_k[1], ev0.pass1_stderr,
-       ev0.greedy_accuracy);
+  lo.state = &state;
+
+  if (rounds.empty()) {
+    test_kill_point("eval", "sft");
+    auto ev0 = evaluate(*model, tok, held, lo, o.seed + 7);
+    rounds.push_back(round_entry("sft", ev0, static_cast<int64_t>(sft.rows.size()), ss.steps, now_seconds() - t_sft,
+                                 out + "/sft"));
+    rounds.back()["sft_loss_first"] = ss.first_loss;
+    rounds.back()["sft_loss_last"] = ss.last_loss;
+    info("sft: pass@1 {:.3f} (+-{:.3f}), greedy accuracy {:.3f}", ev0.pass_at_k[1], ev0.pass1_stderr,
+         ev0.greedy_accuracy);
+    state.commit("sft", rounds.back(), out + "/sft");
+  }
   const auto sft_problems = read_per_problem(out + "/sft");
   auto annotate = [&](nlohmann::json& e, const std::string& dir) {
     auto [g, se] = paired_gain(sft_problems, read_per_problem(dir));
@@ -236,7 +255,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
     {  // sft_more: more SFT on the supervised data, the only supervised data there is
       auto m = CausalLM::from_pretrained(out + "/sft");
       LoopOptions so = lo;
-      so.out_dir = out + "/controls/sft_more", so.label = "sft_more";
+      so.out_dir = out + "/controls/sft_more", so.label = "sft_more", so.step_prefix = "controls/sft_more/";
       for (auto& e : more) so.round_train_tokens.push_back(e["train_tokens"].get<int64_t>());
       auto cr = run_sft_rounds(m, tok, tok_dir, sft, held, so);
       for (auto& e : cr) annotate(e, so.out_dir + "/" + e["name"].get<std::string>());
@@ -246,7 +265,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
       auto m = CausalLM::from_pretrained(out + "/sft");
       m->set_requires_grad(false);
       LoopOptions ro = lo;
-      ro.out_dir = out + "/controls/rft", ro.method = "rft", ro.label = "rft";
+      ro.out_dir = out + "/controls/rft", ro.method = "rft", ro.label = "rft", ro.step_prefix = "controls/rft/";
       for (auto& e : more) ro.round_train_tokens.push_back(e["train_tokens"].get<int64_t>());
       auto cr = run_rounds(m, tok, tok_dir, pool, held, ro);
       for (auto& e : cr) annotate(e, ro.out_dir + "/" + e["name"].get<std::string>());
@@ -275,7 +294,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
                             {"eval_n", o.eval_n},
                             {"beta", o.beta},
                             {"rpo_alpha", o.rpo_alpha},
-                            {"seconds", now_seconds() - t0},
+                            {"seconds", now_seconds() - t0 + state.resumed_seconds()},
                             {"rounds", rounds}};
   if (o.controls) summary["controls"] = controls;
   atomic_write(out + "/summary.json", summary.dump(2) + "\n");

@@ -20,7 +20,8 @@
 //
 // Output (DIR = output_dir): DIR/sft, DIR/round<k> (HF model + tokenizer,
 // metrics.jsonl, passk.json, pairs.jsonl), DIR/controls/<name>/round<k>,
-// DIR/summary.json, DIR/report.md (+ SVG pictures).
+// DIR/summary.json, DIR/report.md (+ SVG pictures), DIR/run_state.json
+// (the committed steps: `--resume` continues a killed run, pipeline/run_state.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -50,6 +51,9 @@ struct DemoOptions {
   std::string tools;          // "" or "python": the tool-call loop, M-DPO / M-KTO
   bool mask_tool_observations = true;
   std::string sft_from;       // reuse DIR/sft of an earlier run with the same set-up
+  // Continue a run in output_dir that was interrupted (killed at any point):
+  // its committed steps are kept, the rest is redone (pipeline/run_state.h).
+  bool resume = false;
 };
 
 // Runs the demo; returns summary.json's content (also written to DIR).

@@ -8,9 +8,11 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "data/dataset.h"
 #include "model/model.h"
 #include "pipeline/demo.h"
 #include "pipeline/report.h"
+#include "pipeline/run_state.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
 
@@ -96,27 +98,53 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
   return c;
 }
 
+namespace {
+
+// The configuration a resumed run must share: every key but output_dir, and
+// the contents of the prompt files (a file edited in place is a changed run).
+nlohmann::json run_config(const IterateConfig& c) {
+  const LoopOptions& o = c.loop;
+  nlohmann::json j = {{"model", c.model},
+                      {"prompts", c.prompts},
+                      {"prompts_fnv1a", fnv1a_hex(read_file(c.prompts))},
+                      {"held_out", c.held_out},
+                      {"held_out_fnv1a", fnv1a_hex(read_file(c.held_out))},
+                      {"sft_data", c.sft_data},
+                      {"prompt_field", c.prompt_field},
+                      {"answer_field", c.answer_field},
+                      {"solution_field", c.solution_field},
+                      {"prompt_template", c.prompt_template},
+                      {"controls", c.controls},
+                      {"grader", o.grader},
+                      {"method", o.method},
+                      {"rounds", o.rounds},
+                      {"n_samples", o.n_samples},
+                      {"eval_n", o.eval_n},
+                      {"max_new_tokens", o.max_new_tokens},
+                      {"temperature", o.temperature},
+                      {"top_p", o.top_p},
+                      {"seed", o.seed},
+                      {"prompts_per_round", o.prompts_per_round},
+                      {"max_pairs_per_prompt", o.max_pairs_per_prompt},
+                      {"train", o.train.to_json()}};
+  if (!c.sft_data.empty()) j["sft_data_fnv1a"] = fnv1a_hex(read_file(c.sft_data));
+  return j;
+}
+
+}  // namespace
+
 nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
   LoopOptions o = c.loop;
   auto train = read_problems(c.prompts, c.prompt_field, c.answer_field, c.prompt_template);
   auto held = read_problems(c.held_out, c.prompt_field, c.answer_field, c.prompt_template);
+  RunState state(o.out_dir, "iterate", run_config(c), resume);
+  o.state = &state;
   Tokenizer tok = Tokenizer::load(c.model);
   auto model = CausalLM::from_pretrained(c.model);
   if (auto e = tok.eos_id()) o.eos_id = *e;
   else if (!model->config().eos_token_ids.empty()) o.eos_id = model->config().eos_token_ids[0];
-  make_dirs(o.out_dir);
   const std::string summary_path = o.out_dir + "/summary.json";
   std::vector<nlohmann::json> rounds;
-  if (resume && file_exists(summary_path)) {
-    auto s = nlohmann::json::parse(read_file(summary_path));
-    for (auto& r : s["rounds"]) rounds.push_back(r);
-    if (!rounds.empty()) {
-      const std::string last = rounds.back()["name"].get<std::string>();
-      if (last != "base") model = CausalLM::from_pretrained(o.out_dir + "/" + last);
-      o.first_round = static_cast<int>(rounds.size());  // base + k rounds done -> next is k+1
-      info("iterate: resuming after {} ({} round(s) done)", last, rounds.size() - 1);
-    }
-  }
   std::vector<nlohmann::json> controls;
   auto summary = [&] {
     nlohmann::json s = {{"seed", o.seed}, {"method", o.method}, {"tools", false}, {"model", c.model}, {"rounds", rounds}};
@@ -124,15 +152,25 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
     return s;
   };
   auto write_summary = [&] { atomic_write(summary_path, summary().dump(2) + "\n"); };
-  if (rounds.empty()) {
+  if (state.done("base")) {
+    rounds.push_back(state.entry("base"));
+  } else {
     const double t0 = now_seconds();
+    test_kill_point("eval", "base");
     auto ev = evaluate(*model, tok, held, o, o.seed + 7);
+    reset_step_dir(o.out_dir + "/base");
     model->save_pretrained(o.out_dir + "/base");
     tok.save_pretrained(o.out_dir + "/base");
     rounds.push_back(round_entry("base", ev, 0, 0, now_seconds() - t0, o.out_dir + "/base"));
-    write_summary();
+    state.commit("base", rounds.back(), o.out_dir + "/base");
     info("base: pass@1 {:.3f}", ev.pass_at_k[1]);
   }
+  write_summary();
+  for (int r = o.rounds; r >= 1; --r)
+    if (state.done("round" + std::to_string(r))) {
+      info("iterate: resuming after round{}", r);
+      break;
+    }
   const nlohmann::json base_problems = nlohmann::json::parse(read_file(o.out_dir + "/base/passk.json"))["per_problem"];
   auto annotate = [&](nlohmann::json& e, const std::string& dir) {
     auto pp = nlohmann::json::parse(read_file(dir + "/" + e["name"].get<std::string>() + "/passk.json"))["per_problem"];
@@ -157,12 +195,13 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
     if (name == "rft") {
       LoopOptions ro = o;
       ro.out_dir = dir, ro.method = "rft", ro.label = "rft", ro.first_round = 1, ro.on_round = nullptr;
+      ro.step_prefix = "controls/rft/";
       ro.round_train_tokens = tokens;
       cr = run_rounds(m, tok, c.model, train, held, ro);
     } else {
       auto gold = read_problems(c.sft_data, c.prompt_field, c.answer_field, c.prompt_template, c.solution_field);
       LoopOptions so = o;
-      so.out_dir = dir, so.label = name, so.round_train_tokens = tokens;
+      so.out_dir = dir, so.label = name, so.round_train_tokens = tokens, so.step_prefix = "controls/" + name + "/";
       cr = run_sft_rounds(m, tok, c.model, sft_dataset(tok, gold, o.eos_id, true, c.sft_data), held, so);
     }
     for (auto& e : cr) annotate(e, dir);

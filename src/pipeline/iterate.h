@@ -44,8 +44,8 @@ std::vector<LoopProblem> read_problems(const std::string& path, const std::strin
                                        const std::string& answer_field, const std::string& prompt_template,
                                        const std::string& solution_field = "");
 
-// Runs (or, with resume, continues after the last finished round) and returns
-// summary.json's content, which is rewritten after every round.
+// Runs (or, with resume, continues an interrupted run: pipeline/run_state.h)
+// and returns summary.json's content, which is rewritten after every round.
 nlohmann::json run_iterate(const IterateConfig& c, bool resume);
 
 }  // namespace prefopt::pipeline

@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "generate/sampler.h"
 #include "generate/tool_loop.h"
+#include "pipeline/run_state.h"
 #include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
 #include "model/model.h"
@@ -195,16 +196,28 @@ std::vector<nlohmann::json> run_sft_rounds(std::unique_ptr<CausalLM>& model, con
                                            const std::string& tokenizer_dir, const Dataset& ds,
                                            const std::vector<LoopProblem>& held_out, const LoopOptions& o) {
   std::vector<nlohmann::json> out;
+  std::string last_done;  // a committed round whose model is not loaded yet
   for (size_t r = 0; r < o.round_train_tokens.size(); ++r) {
-    const std::string name = "round" + std::to_string(r + 1);
+    const std::string name = "round" + std::to_string(r + 1), step = o.step_prefix + name;
     TrainConfig tc = o.train;
     tc.method = "sft", tc.output_dir = o.out_dir + "/" + name, tc.save_steps = 0;
+    if (o.state && o.state->done(step)) {
+      out.push_back(o.state->entry(step));
+      last_done = tc.output_dir;
+      continue;
+    }
+    if (!last_done.empty()) model = CausalLM::from_pretrained(last_done), model->set_requires_grad(false), last_done.clear();
     tc.seed = static_cast<int64_t>(o.seed) + static_cast<int64_t>(r) + 1;
     tc.max_steps = steps_for_tokens(o.round_train_tokens[r], tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
     remove_all(tc.output_dir);
-    out.push_back(train_and_evaluate(model, tok, tokenizer_dir, ds, tc, o.label + " " + name, held_out, o));
+    {
+      TestKillWhileTraining kill_hook(step, tc.output_dir + "/metrics.jsonl");
+      out.push_back(train_and_evaluate(model, tok, tokenizer_dir, ds, tc, o.label + " " + name, held_out, o));
+    }
     out.back()["name"] = name;
+    if (o.state) o.state->commit(step, out.back(), tc.output_dir);
   }
+  if (!last_done.empty()) model = CausalLM::from_pretrained(last_done), model->set_requires_grad(false);
   return out;
 }
 
@@ -250,13 +263,29 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
   const std::string m = o.method;
   const bool rft = m == "rft";
   const DataKind kind = rft ? DataKind::Sft : data_kind_for_method(m);
+  std::string last_done;  // the directory of a committed round whose model is not loaded yet
+  auto load_last_done = [&] {
+    if (last_done.empty()) return;
+    model = CausalLM::from_pretrained(last_done);
+    model->set_requires_grad(false);
+    last_done.clear();
+  };
   for (int r = o.first_round; r <= o.rounds; ++r) {
     const double t0 = now_seconds();
     const std::string name = "round" + std::to_string(r);
     const std::string shown = o.label.empty() ? name : o.label + " " + name;  // in the log
     const std::string dir = o.out_dir + "/" + name;
-    remove_all(dir);
-    make_dirs(dir);
+    const std::string step = o.step_prefix + name, pairs_step = step + "/pairs";
+    if (o.state && o.state->done(step)) {  // committed: its entry and its model as they are
+      entries.push_back(o.state->entry(step));
+      last_done = dir;
+      if (o.on_round) o.on_round(entries.back());
+      continue;
+    }
+    load_last_done();
+    const bool pairs_done = o.state && o.state->done(pairs_step);
+    if (pairs_done) reset_step_dir_keeping(dir, "pairs.jsonl");  // redo training and evaluation
+    else reset_step_dir(dir);
     // 0. this round's prompts: the whole pool, or a fresh slice of it
     std::vector<LoopProblem> train;
     if (o.prompts_per_round <= 0 || static_cast<size_t>(o.prompts_per_round) >= pool.size()) {
@@ -266,104 +295,123 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       for (size_t k = 0; k < per; ++k) train.push_back(pool[(static_cast<size_t>(r - 1) * per + k) % pool.size()]);
     }
     auto prompts = encode_prompts(tok, train);
-    // 1. sample n per training prompt (one shared prefill per prompt; the tool loop with --tools) and grade
-    std::vector<std::vector<Gen>> samples;
-    {
-      Progress prog(shown + " sampling", static_cast<long>(train.size()));
-      for (size_t a = 0; a < train.size(); a += 16) {
-        const size_t b = std::min(train.size(), a + 16);
-        auto part = generate(*model, tok, std::vector<std::vector<int64_t>>(prompts.begin() + a, prompts.begin() + b),
-                             o.n_samples, o.temperature, o.seed * 1000003ull + static_cast<uint64_t>(r) * 7919 + a, o);
-        long toks = 0;
-        for (auto& v : part) {
-          for (auto& s : v) toks += static_cast<long>(s.ids.size());
-          samples.push_back(std::move(v));
-        }
-        prog.update(static_cast<long>(b), "", toks);
-      }
-      prog.finish();
-    }
-    std::vector<PromptSamples> graded;
-    int64_t n_correct = 0, n_total = 0;
-    for (size_t i = 0; i < train.size(); ++i) {
-      PromptSamples ps;
-      ps.id = train[i].id;
-      ps.prompt = static_cast<int64_t>(i);
-      for (size_t j = 0; j < samples[i].size(); ++j) {
-        GradedSample g;
-        // the sampled ids identify a completion (pair builders drop duplicates by it)
-        g.completion = nlohmann::json{{"i", j}, {"ids", samples[i][j].ids}};
-        g.correct = correct(o, samples[i][j].text, train[i].answer);
-        g.score = g.correct;
-        n_correct += g.correct, ++n_total;
-        ps.samples.push_back(g);
-      }
-      graded.push_back(std::move(ps));
-    }
-    auto sample_index = [](const nlohmann::json& c) { return c["i"].get<size_t>(); };
-    // 2. build the training rows (pre-tokenized: exactly the sampled ids)
     Dataset ds;
     ds.path = dir + "/pairs.jsonl";
     ds.kind = kind;
-    std::vector<nlohmann::json> rows;
-    const bool mask_tools = o.train.mask_tool_observations;
-    auto comp = [&](size_t i, size_t j) { return to_completion(samples[i][j], mask_tools); };
-    auto mask_json = [](const Completion& c) { return nlohmann::json(c.mask); };
-    auto ids_json = [](const std::vector<int32_t>& v) { return nlohmann::json(v); };
-    auto has_assistant = [&](size_t i, size_t j) {
-      return !samples[i][j].ids.empty() && std::count(samples[i][j].roles.begin(), samples[i][j].roles.end(),
-                                                      static_cast<uint8_t>(Role::Assistant)) > 0;
-    };
-    const uint64_t pair_seed = o.seed + static_cast<uint64_t>(r);
-    if (kind == DataKind::Unpaired || kind == DataKind::Sft) {
-      std::vector<UnpairedRow> picked =
-          rft ? distinct_correct_rows(graded, pair_seed, o.max_pairs_per_prompt) : unpaired_rows(graded);
-      for (auto& u : picked) {
-        size_t i = u.prompt.get<size_t>(), j = sample_index(u.completion);
-        if (!has_assistant(i, j)) continue;
-        Example ex;
-        ex.line = rows.size() + 1;
-        ex.prompt.assign(prompts[i].begin(), prompts[i].end());
-        ex.completions.push_back(comp(i, j));
-        nlohmann::json row = {{"prompt", train[i].prompt}, {"completion", samples[i][j].text},
-                              {"prompt_input_ids", ids_json(ex.prompt)},
-                              {"completion_input_ids", ids_json(ex.completions[0].ids)},
-                              {"completion_loss_mask", mask_json(ex.completions[0])}};
-        if (!rft) row["label"] = u.label, ex.label = u.label;
-        rows.push_back(std::move(row));
-        ds.rows.push_back(std::move(ex));
-      }
+    int64_t n_correct = 0, n_total = 0;
+    if (pairs_done) {  // the committed training rows, read back exactly
+      const auto& pe = o.state->entry(pairs_step);
+      n_correct = pe.at("correct").get<int64_t>(), n_total = pe.at("samples").get<int64_t>();
+      ds = read_round_rows(ds.path, kind);
     } else {
-      auto pairs = o.max_pairs_per_prompt == 1 ? random_correct_incorrect_pairs(graded, pair_seed)
-                                               : correct_incorrect_combinations(graded, pair_seed, o.max_pairs_per_prompt);
-      for (auto& p : pairs) {
-        size_t i = p.prompt.get<size_t>(), w = sample_index(p.chosen), l = sample_index(p.rejected);
-        if (samples[i][w].ids.empty() || samples[i][l].ids.empty()) continue;
-        Example ex;
-        ex.line = rows.size() + 1;
-        ex.prompt.assign(prompts[i].begin(), prompts[i].end());
-        ex.completions.push_back(comp(i, w));
-        ex.completions.push_back(comp(i, l));
-        if (o.truncate_rejected) truncate_after_first_difference(ex.completions[1], ex.completions[0]);
-        nlohmann::json row = {{"prompt", train[i].prompt},
-                              {"chosen", samples[i][w].text},
-                              {"rejected", samples[i][l].text},
-                              {"prompt_input_ids", ids_json(ex.prompt)},
-                              {"chosen_input_ids", ids_json(ex.completions[0].ids)},
-                              {"rejected_input_ids", ids_json(ex.completions[1].ids)},
-                              {"chosen_loss_mask", mask_json(ex.completions[0])},
-                              {"rejected_loss_mask", mask_json(ex.completions[1])}};
-        if (kind == DataKind::Triple) {  // the gold worked solution + EOS
-          Completion gc = gold_completion(tok, train[i], o.eos_id, mask_tools);
-          row["reference"] = train[i].gold_solution;
-          row["reference_input_ids"] = ids_json(gc.ids);
-          ex.completions.push_back(std::move(gc));
+      // 1. sample n per training prompt (one shared prefill per prompt; the tool loop with --tools) and grade
+      std::vector<std::vector<Gen>> samples;
+      {
+        Progress prog(shown + " sampling", static_cast<long>(train.size()));
+        for (size_t a = 0; a < train.size(); a += 16) {
+          const size_t b = std::min(train.size(), a + 16);
+          auto part = generate(*model, tok, std::vector<std::vector<int64_t>>(prompts.begin() + a, prompts.begin() + b),
+                               o.n_samples, o.temperature, o.seed * 1000003ull + static_cast<uint64_t>(r) * 7919 + a, o);
+          if (a == 0) test_kill_point("sample", step);
+          long toks = 0;
+          for (auto& v : part) {
+            for (auto& s : v) toks += static_cast<long>(s.ids.size());
+            samples.push_back(std::move(v));
+          }
+          prog.update(static_cast<long>(b), "", toks);
         }
-        rows.push_back(std::move(row));
-        ds.rows.push_back(std::move(ex));
+        prog.finish();
       }
+      std::vector<PromptSamples> graded;
+      for (size_t i = 0; i < train.size(); ++i) {
+        PromptSamples ps;
+        ps.id = train[i].id;
+        ps.prompt = static_cast<int64_t>(i);
+        for (size_t j = 0; j < samples[i].size(); ++j) {
+          GradedSample g;
+          // the sampled ids identify a completion (pair builders drop duplicates by it)
+          g.completion = nlohmann::json{{"i", j}, {"ids", samples[i][j].ids}};
+          g.correct = correct(o, samples[i][j].text, train[i].answer);
+          g.score = g.correct;
+          n_correct += g.correct, ++n_total;
+          ps.samples.push_back(g);
+        }
+        graded.push_back(std::move(ps));
+      }
+      auto sample_index = [](const nlohmann::json& c) { return c["i"].get<size_t>(); };
+      // 2. build the training rows (pre-tokenized: exactly the sampled ids)
+      std::vector<nlohmann::json> rows;
+      const bool mask_tools = o.train.mask_tool_observations;
+      auto comp = [&](size_t i, size_t j) { return to_completion(samples[i][j], mask_tools); };
+      auto mask_json = [](const Completion& c) { return nlohmann::json(c.mask); };
+      auto ids_json = [](const std::vector<int32_t>& v) { return nlohmann::json(v); };
+      auto has_assistant = [&](size_t i, size_t j) {
+        return !samples[i][j].ids.empty() && std::count(samples[i][j].roles.begin(), samples[i][j].roles.end(),
+                                                        static_cast<uint8_t>(Role::Assistant)) > 0;
+      };
+      const uint64_t pair_seed = o.seed + static_cast<uint64_t>(r);
+      if (kind == DataKind::Unpaired || kind == DataKind::Sft) {
+        std::vector<UnpairedRow> picked =
+            rft ? distinct_correct_rows(graded, pair_seed, o.max_pairs_per_prompt) : unpaired_rows(graded);
+        for (auto& u : picked) {
+          size_t i = u.prompt.get<size_t>(), j = sample_index(u.completion);
+          if (!has_assistant(i, j)) continue;
+          Example ex;
+          ex.line = rows.size() + 1;
+          ex.prompt.assign(prompts[i].begin(), prompts[i].end());
+          ex.completions.push_back(comp(i, j));
+          nlohmann::json row = {{"prompt", train[i].prompt}, {"completion", samples[i][j].text},
+                                {"prompt_input_ids", ids_json(ex.prompt)},
+                                {"completion_input_ids", ids_json(ex.completions[0].ids)},
+                                {"completion_loss_mask", mask_json(ex.completions[0])}};
+          if (!rft) row["label"] = u.label, ex.label = u.label;
+          rows.push_back(std::move(row));
+          ds.rows.push_back(std::move(ex));
+        }
+      } else {
+        auto pairs = o.max_pairs_per_prompt == 1 ? random_correct_incorrect_pairs(graded, pair_seed)
+                                                 : correct_incorrect_combinations(graded, pair_seed, o.max_pairs_per_prompt);
+        for (auto& p : pairs) {
+          size_t i = p.prompt.get<size_t>(), w = sample_index(p.chosen), l = sample_index(p.rejected);
+          if (samples[i][w].ids.empty() || samples[i][l].ids.empty()) continue;
+          Example ex;
+          ex.line = rows.size() + 1;
+          ex.prompt.assign(prompts[i].begin(), prompts[i].end());
+          ex.completions.push_back(comp(i, w));
+          ex.completions.push_back(comp(i, l));
+          if (o.truncate_rejected) truncate_after_first_difference(ex.completions[1], ex.completions[0]);
+          nlohmann::json row = {{"prompt", train[i].prompt},
+                                {"chosen", samples[i][w].text},
+                                {"rejected", samples[i][l].text},
+                                {"prompt_input_ids", ids_json(ex.prompt)},
+                                {"chosen_input_ids", ids_json(ex.completions[0].ids)},
+                                {"rejected_input_ids", ids_json(ex.completions[1].ids)},
+                                {"chosen_loss_mask", mask_json(ex.completions[0])},
+                                {"rejected_loss_mask", mask_json(ex.completions[1])}};
+          if (kind == DataKind::Triple) {  // the gold worked solution + EOS
+            Completion gc = gold_completion(tok, train[i], o.eos_id, mask_tools);
+            row["reference"] = train[i].gold_solution;
+            row["reference_input_ids"] = ids_json(gc.ids);
+            row["reference_loss_mask"] = mask_json(gc);
+            ex.completions.push_back(std::move(gc));
+          }
+          rows.push_back(std::move(row));
+          ds.rows.push_back(std::move(ex));
+        }
+      }
+      {  // the rows, atomically (a kill while writing leaves only a temp file)
+        std::string text;
+        for (auto& row : rows) text += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        AtomicFile f(ds.path);
+        f.write(std::string_view(text).substr(0, text.size() / 2));
+        test_kill_point("pairs", step);
+        f.write(std::string_view(text).substr(text.size() / 2));
+        f.commit();
+      }
+      if (o.state)
+        o.state->commit(pairs_step, {{"prompts", static_cast<int64_t>(train.size())}, {"correct", n_correct},
+                                     {"samples", n_total}, {"rows", static_cast<int64_t>(ds.rows.size())}}, dir);
     }
-    write_jsonl(ds.path, rows);
     ds.hash = fnv1a_hex(read_file(ds.path));
     info("{}: {} of {} samples correct ({:.1f}%) on {} prompts; {} training rows", shown, n_correct, n_total,
          n_total ? 100.0 * n_correct / n_total : 0.0, train.size(), ds.rows.size());
@@ -387,15 +435,21 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     if (static_cast<size_t>(r) <= o.round_train_tokens.size())
       tc.max_steps = steps_for_tokens(o.round_train_tokens[static_cast<size_t>(r - 1)],
                                       tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
-    auto e = train_and_evaluate(model, tok, tokenizer_dir, std::move(ds), tc, shown, held_out, o);
+    nlohmann::json e;
+    {
+      TestKillWhileTraining kill_hook(step, dir + "/metrics.jsonl");
+      e = train_and_evaluate(model, tok, tokenizer_dir, std::move(ds), tc, shown, held_out, o);
+    }
     e["name"] = name;
     // 4. the round's own numbers
     e["seconds"] = now_seconds() - t0;
     e["prompts"] = static_cast<int64_t>(train.size());
     e["train_sample_accuracy"] = n_total ? static_cast<double>(n_correct) / n_total : 0.0;
+    if (o.state) o.state->commit(step, e, dir);
     entries.push_back(e);
     if (o.on_round) o.on_round(e);
   }
+  load_last_done();  // the last round's policy, as after an uninterrupted run
   return entries;
 }
 

@@ -12,6 +12,7 @@
 //   DIR/<round>/passk.json           {"n", "pass_at_k": {"1": ...}, "per_problem": {...}}
 //   DIR/<round>/pairs.jsonl          the training rows of the round (TRL format, text + ids)
 //   DIR/report.md + *.svg
+//   DIR/run_state.json               the committed steps of a resumable run (pipeline/run_state.h)
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -31,6 +32,8 @@ class Tokenizer;
 }  // namespace prefopt
 
 namespace prefopt::pipeline {
+
+class RunState;
 
 struct LoopProblem {
   std::string id;
@@ -76,6 +79,10 @@ struct LoopOptions {
   int first_round = 1;  // resume: rounds before this one are done
   std::string label;    // shown before the round names in the log (a control arm's name)
   std::function<void(const nlohmann::json& entry)> on_round;  // called after each round
+  // Resumable runs (run_state.h): each round is the step "<step_prefix>round<k>"
+  // (its pairs "<step_prefix>round<k>/pairs"); committed steps are skipped.
+  RunState* state = nullptr;
+  std::string step_prefix;
 };
 
 struct EvalResult {

@@ -3,8 +3,9 @@
 # loopback) against 1 rank x 2 threads, the same global batch (16 rows: 2 x 8
 # against 8 x 2 accumulation), on stories260K (a real 260K-parameter Llama,
 # ../shared/data/models/llama2c) with pre-tokenized rows (32-token prompts,
-# 32-token completions). Prints each run's steps/s and, for 2 ranks, the time
-# in collectives per step. Usage: bench/dist_dpo.sh [build-dir] [steps]
+# 32-token completions). Also 1 rank with 2 OpenBLAS threads and 1 ATen
+# thread, and 1 rank x 1 thread. Prints each run's steps/s and, for 2 ranks,
+# the time in collectives per step. Usage: bench/dist_dpo.sh [build-dir] [steps]
 set -eu
 B=${1:-build}
 STEPS=${2:-8}
@@ -29,6 +30,12 @@ run() {  # label, then the command; prints steps/s from the wall time of the who
 }
 run "1 rank x 2 threads" env -u WORLD_SIZE OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 \
   "$B/prefopt" $ARGS --gradient_accumulation_steps 2 --threads 2 --output_dir "$D/one"
+grep "train: done" "$D/log"
+run "1 rank x 2 OpenBLAS threads, 1 ATen thread (prefopt's default)" env -u WORLD_SIZE OMP_NUM_THREADS=2 \
+  OPENBLAS_NUM_THREADS=2 "$B/prefopt" $ARGS --gradient_accumulation_steps 2 --output_dir "$D/one_blas2"
+grep "train: done" "$D/log"
+run "1 rank x 1 thread" env -u WORLD_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
+  "$B/prefopt" $ARGS --gradient_accumulation_steps 2 --threads 1 --output_dir "$D/one_1"
 grep "train: done" "$D/log"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 run "2 ranks x 1 thread" env OMP_NUM_THREADS=1 torchrun --no_python --nnodes 1 --nproc_per_node 2 \

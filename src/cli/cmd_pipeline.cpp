@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "dist/dist.h"
 #include "pipeline/demo.h"
 #include "pipeline/iterate.h"
 #include "pipeline/report.h"
@@ -52,6 +53,7 @@ void register_pipeline(CLI::App& app) {
                   "true (M-DPO: tool outputs never count in the loss) or false (for the comparison)");
   cmd->callback([a] {
     auto summary = pipeline::run_demo(*a);
+    if (!dist::is_main()) return;  // under torchrun rank 0 reports
     std::printf("%sReport: %s/report.md\n", pipeline::demo_printout(summary).c_str(), a->output_dir.c_str());
   });
 
@@ -80,6 +82,7 @@ void register_pipeline(CLI::App& app) {
   it->callback([ia] {
     const auto cfg = pipeline::IterateConfig::from_toml(ia->first);
     auto s = pipeline::run_iterate(cfg, ia->second);
+    if (!dist::is_main()) return;
     const auto& r = s["rounds"];
     std::printf("prefopt iterate: pass@1 %.3f (base) -> %.3f (%s); report %s/report.md\n",
                 r.front()["pass_at_k"]["1"].get<double>(), r.back()["pass_at_k"]["1"].get<double>(),

@@ -16,6 +16,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
 #include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
@@ -46,8 +47,13 @@ void run_train(TrainArgs& a) {
   cfg.validate();
   if (a.model.empty()) fail("--model", "missing", "pass the model directory (config.json + model.safetensors)");
   if (a.data.empty()) fail("--data", "missing", "pass a JSONL file in TRL's format");
+  // Under torchrun: join the process group first; ranks > 0 print warnings and errors only; LOCAL_RANK picks
+  // the GPU.
+  dist::init(static_cast<double>(cfg.ddp_timeout));
+  if (!dist::is_main()) set_log_level(LogLevel::Quiet);
   at::Device dev = at::kCPU;
-  if (a.device == "cuda" || (a.device == "auto" && at::hasCUDA())) dev = at::Device(at::kCUDA);
+  if (a.device == "cuda" || (a.device == "auto" && at::hasCUDA()))
+    dev = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(dist::local_rank()));
   else if (a.device != "cpu" && a.device != "auto") fail("--device", "unknown device \"" + a.device + "\"", "use auto, cpu or cuda");
 
   if (!a.adapter.empty() && !cfg.use_peft) {
@@ -104,6 +110,10 @@ void run_train(TrainArgs& a) {
   Trainer trainer(cfg, *policy, std::move(ref), std::move(train), std::move(eval),
                   tok && is_directory(tok_src) ? tok_src : a.model);
   TrainSummary s = trainer.train(resume);
+  if (!dist::is_main()) return;
+  if (dist::active())
+    info("train: {} ranks; {:.3f} s in collectives ({:.1f} ms per step)", dist::world_size(), s.comm_seconds,
+         s.steps > 0 ? 1e3 * s.comm_seconds / static_cast<double>(s.steps) : 0.0);
   std::printf("prefopt train %s: %lld steps, loss %.4f -> %.4f, %.0f tokens/s; model: %s, metrics: %s/metrics.jsonl\n",
               cfg.method.c_str(), static_cast<long long>(s.steps), s.first_loss, s.last_loss, s.tokens_per_second,
               cfg.output_dir.c_str(), cfg.output_dir.c_str());

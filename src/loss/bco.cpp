@@ -30,8 +30,8 @@ LossOut bco_loss(const UnpairedInputs& in, const BcoParams& p, RunningMoments& r
   at::Tensor cr = empty_like_opts(any), rr = empty_like_opts(any);
   if (in.policy_chosen.defined() && in.policy_chosen.numel() > 0) cr = beta * (in.policy_chosen - in.ref_chosen);
   if (in.policy_rejected.defined() && in.policy_rejected.numel() > 0) rr = beta * (in.policy_rejected - in.ref_rejected);
-  running.update(at::cat({cr, rr}).mean().detach().item<double>());
-  const double delta = running.mean;
+  if (!p.delta) running.update(at::cat({cr, rr}).mean().detach().item<double>());
+  const double delta = p.delta ? *p.delta : running.mean;
   auto cl = -at::log_sigmoid(cr - delta);
   auto rl = -at::log_sigmoid(-(rr - delta));
   if (rejected_weight.defined()) rl = rl * rejected_weight.to(rl.device(), rl.scalar_type());

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <ATen/core/Tensor.h>
@@ -81,9 +82,12 @@ LossOut kto_loss(const UnpairedInputs& in, const KtoParams& p);
 struct BcoParams {
   double beta = 0.1;
   double min_density_ratio = 0.5, max_density_ratio = 10.0;
+  // δ decided by the caller (over a whole global batch): used as is, and
+  // `running` is left alone. Unset: TRL's per-batch update below.
+  std::optional<double> delta;
 };
 // BCO (Jung et al. 2024, arXiv 2404.04656); trl BCOTrainer.bco_loss. Updates
-// `running` with the batch reward mean and uses its mean as δ. `rejected_weight`
+// `running` with the batch reward mean and uses its mean as δ (unless p.delta). `rejected_weight`
 // (UDM density-ratio weights, [Br]) may be undefined.
 LossOut bco_loss(const UnpairedInputs& in, const BcoParams& p, RunningMoments& running,
                  const at::Tensor& rejected_weight = at::Tensor());

@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
 #include "generate/tool_loop.h"
 #include "model/model.h"
 #include "model/runtime.h"
@@ -107,6 +108,8 @@ std::pair<double, double> paired_gain(const nlohmann::json& a, const nlohmann::j
 nlohmann::json run_demo(const DemoOptions& o) {
   const double t0 = now_seconds();
   configure_threads(kRecommendedAtenThreads);
+  dist::init(static_cast<double>(TrainConfig{}.ddp_timeout));  // under torchrun: ranks split sampling and training
+  if (!dist::is_main()) set_log_level(LogLevel::Quiet);
   // The demo's matrices are tiny ([16 x ~45, 128] x [128, 352]): OpenBLAS's threads cost more than
   // they give. Measured here: 1500 SFT steps ran at ~12 steps/s on one BLAS thread and ~4.5 steps/s
   // on two while other work shared the 2 cores. A user's OPENBLAS_NUM_THREADS is respected.
@@ -163,7 +166,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
   Tokenizer tok = train_bpe(corpus, 400, {"<|endoftext|>"}, /*split_digits=*/true);
   const int32_t eos = *tok.token_to_id("<|endoftext|>");
   const std::string tok_dir = out + "/tokenizer";
-  tok.save_pretrained(tok_dir);
+  if (dist::is_main()) tok.save_pretrained(tok_dir);
   auto cfg = llama_config(tok.vocab_size(), 128, 3, 4, 2, 352, 256);
   cfg.eos_token_ids = {eos};
   auto model = CausalLM::from_config(cfg, o.seed);
@@ -199,7 +202,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
     model = CausalLM::from_pretrained(src);
     PREFOPT_REQUIRE(Tokenizer::load(src).encode(demos[0].prompt) == tok.encode(demos[0].prompt),
                     "--sft-from " + o.sft_from, "its tokenizer differs from this run's", "reuse a run of the same set-up");
-    if (src != sc.output_dir) {
+    if (src != sc.output_dir && dist::is_main()) {
       remove_all(sc.output_dir);
       make_dirs(sc.output_dir);
       if (file_exists(src + "/metrics.jsonl"))
@@ -212,7 +215,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
     ss.first_loss = r0.value("sft_loss_first", 0.0), ss.last_loss = r0.value("sft_loss_last", 0.0);
     info("demo: SFT model taken from {}", src);
   } else {
-    reset_step_dir(sc.output_dir);
+    if (dist::is_main()) reset_step_dir(sc.output_dir);
     TestKillWhileTraining kill_hook("sft", sc.output_dir + "/metrics.jsonl");
     Trainer t(sc, *model, nullptr, sft, std::nullopt, tok_dir);
     ss = t.train();
@@ -297,8 +300,10 @@ nlohmann::json run_demo(const DemoOptions& o) {
                             {"seconds", now_seconds() - t0 + state.resumed_seconds()},
                             {"rounds", rounds}};
   if (o.controls) summary["controls"] = controls;
-  atomic_write(out + "/summary.json", summary.dump(2) + "\n");
-  write_report(out);
+  if (dist::is_main()) {
+    atomic_write(out + "/summary.json", summary.dump(2) + "\n");
+    write_report(out);
+  }
   return summary;
 }
 

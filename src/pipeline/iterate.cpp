@@ -9,6 +9,7 @@
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
 #include "model/model.h"
 #include "pipeline/demo.h"
 #include "pipeline/report.h"
@@ -135,6 +136,8 @@ nlohmann::json run_config(const IterateConfig& c) {
 
 nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
   LoopOptions o = c.loop;
+  dist::init(static_cast<double>(o.train.ddp_timeout));  // under torchrun: ranks split sampling and training
+  if (!dist::is_main()) set_log_level(LogLevel::Quiet);
   auto train = read_problems(c.prompts, c.prompt_field, c.answer_field, c.prompt_template);
   auto held = read_problems(c.held_out, c.prompt_field, c.answer_field, c.prompt_template);
   RunState state(o.out_dir, "iterate", run_config(c), resume);
@@ -151,16 +154,20 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
     if (!controls.empty()) s["controls"] = controls;
     return s;
   };
-  auto write_summary = [&] { atomic_write(summary_path, summary().dump(2) + "\n"); };
+  auto write_summary = [&] {
+    if (dist::is_main()) atomic_write(summary_path, summary().dump(2) + "\n");
+  };
   if (state.done("base")) {
     rounds.push_back(state.entry("base"));
   } else {
     const double t0 = now_seconds();
     test_kill_point("eval", "base");
     auto ev = evaluate(*model, tok, held, o, o.seed + 7);
-    reset_step_dir(o.out_dir + "/base");
-    model->save_pretrained(o.out_dir + "/base");
-    tok.save_pretrained(o.out_dir + "/base");
+    if (dist::is_main()) {
+      reset_step_dir(o.out_dir + "/base");
+      model->save_pretrained(o.out_dir + "/base");
+      tok.save_pretrained(o.out_dir + "/base");
+    }
     rounds.push_back(round_entry("base", ev, 0, 0, now_seconds() - t0, o.out_dir + "/base"));
     state.commit("base", rounds.back(), o.out_dir + "/base");
     info("base: pass@1 {:.3f}", ev.pass_at_k[1]);
@@ -211,7 +218,7 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
     controls.push_back(entry);
     write_summary();
   }
-  write_report(o.out_dir);
+  if (dist::is_main()) write_report(o.out_dir);
   return summary();
 }
 

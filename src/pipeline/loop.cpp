@@ -2,11 +2,15 @@
 
 #include <ATen/ATen.h>
 
+#include <cstring>
+#include <functional>
+
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
 #include "generate/sampler.h"
 #include "generate/tool_loop.h"
 #include "pipeline/run_state.h"
@@ -86,6 +90,79 @@ std::vector<std::vector<Gen>> generate(const CausalLM& model, const Tokenizer& t
   return out;
 }
 
+// Gens as bytes, to gather them from other ranks: per item its index, then
+// per completion the ids, the roles and the text, each with its length.
+void put_u64(std::string& s, uint64_t v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); }
+uint64_t get_u64(const std::string& s, size_t& at) {
+  PREFOPT_CHECK(at + sizeof(uint64_t) <= s.size(), "sampling results from another rank are truncated");
+  uint64_t v;
+  std::memcpy(&v, s.data() + at, sizeof v);
+  at += sizeof v;
+  return v;
+}
+void put_item(std::string& s, uint64_t index, const std::vector<Gen>& gens) {
+  put_u64(s, index), put_u64(s, gens.size());
+  for (auto& g : gens) {
+    put_u64(s, g.ids.size());
+    s.append(reinterpret_cast<const char*>(g.ids.data()), g.ids.size() * sizeof(int64_t));
+    put_u64(s, g.roles.size());
+    s.append(reinterpret_cast<const char*>(g.roles.data()), g.roles.size());
+    put_u64(s, g.text.size());
+    s.append(g.text);
+  }
+}
+std::string get_bytes(const std::string& s, size_t& at, size_t n) {
+  PREFOPT_CHECK(at + n <= s.size(), "sampling results from another rank are truncated");
+  at += n;
+  return s.substr(at - n, n);
+}
+
+// Runs gen(a, b) for the slices [a, b) of 16 items of [0, n) that are this
+// rank's (slice k on rank k % world size; each slice is seeded by its first
+// item, never by the rank) and returns every item's completions on every
+// rank, in item order: the same as one rank running every slice.
+std::vector<std::vector<Gen>> sliced(size_t n, const std::function<std::vector<std::vector<Gen>>(size_t, size_t)>& gen,
+                                     Progress& prog) {
+  const size_t S = 16, W = static_cast<size_t>(dist::world_size()), R = static_cast<size_t>(dist::rank());
+  std::vector<std::vector<Gen>> out(n);
+  std::string mine;
+  size_t done = 0;
+  for (size_t a = R * S; a < n; a += W * S) {
+    const size_t b = std::min(n, a + S);
+    auto part = gen(a, b);
+    long toks = 0;
+    for (size_t i = a; i < b; ++i) {
+      for (auto& g : part[i - a]) toks += static_cast<long>(g.ids.size());
+      if (W > 1) put_item(mine, i, part[i - a]);
+      out[i] = std::move(part[i - a]);
+    }
+    done += b - a;
+    prog.update(static_cast<long>(W > 1 ? done : b), "", toks);
+  }
+  if (W == 1) return out;
+  const auto all = dist::all_gather_bytes(mine);
+  for (size_t r = 0; r < W; ++r) {
+    if (r == R) continue;
+    const std::string& s = all[r];
+    size_t at = 0;
+    while (at < s.size()) {
+      const uint64_t i = get_u64(s, at), k = get_u64(s, at);
+      PREFOPT_CHECK(i < n, "sampling results from rank {} name item {} of {}", r, i, n);
+      std::vector<Gen> gens(k);
+      for (auto& g : gens) {
+        const std::string ids = get_bytes(s, at, get_u64(s, at) * sizeof(int64_t));
+        g.ids.resize(ids.size() / sizeof(int64_t));
+        std::memcpy(g.ids.data(), ids.data(), ids.size());
+        const std::string roles = get_bytes(s, at, get_u64(s, at));
+        g.roles.assign(roles.begin(), roles.end());
+        g.text = get_bytes(s, at, get_u64(s, at));
+      }
+      out[i] = std::move(gens);
+    }
+  }
+  return out;
+}
+
 Completion to_completion(const Gen& g, bool mask_tools) {
   Completion c;
   c.ids.assign(g.ids.begin(), g.ids.end());
@@ -120,29 +197,27 @@ EvalResult evaluate(const CausalLM& model, const Tokenizer& tok, const std::vect
   auto prompts = encode_prompts(tok, problems);
   std::map<std::string, ProblemCounts> counts;
   r.per_problem = nlohmann::json::object();
-  // in slices, so the progress line moves
-  const size_t slice = 16;
+  // in slices of 16 problems (so the progress line moves), split over the ranks: eval_n samples
+  // per problem, then its greedy answer (the last completion of each item)
   Progress prog("pass@k eval", static_cast<long>(problems.size()));
-  int greedy_ok = 0;
-  for (size_t a = 0; a < problems.size(); a += slice) {
-    const size_t b = std::min(problems.size(), a + slice);
+  auto got = sliced(problems.size(), [&](size_t a, size_t b) {
     std::vector<std::vector<int64_t>> part(prompts.begin() + a, prompts.begin() + b);
     auto samples = generate(model, tok, part, o.eval_n, o.temperature, seed + a, o);
     auto greedy = generate(model, tok, part, 1, 0.0, seed, o);
-    long toks = 0;
-    for (size_t i = a; i < b; ++i) {
-      auto& pc = counts[problems[i].id];
-      for (auto& s : samples[i - a]) {
-        pc.n++;
-        pc.c += correct(o, s.text, problems[i].answer);
-        toks += static_cast<long>(s.ids.size());
-      }
-      greedy_ok += correct(o, greedy[i - a][0].text, problems[i].answer);
-      r.per_problem[problems[i].id] = {{"n", pc.n}, {"c", pc.c}};
-    }
-    prog.update(static_cast<long>(b), "", toks);
-  }
+    for (size_t i = 0; i < samples.size(); ++i) samples[i].push_back(std::move(greedy[i][0]));
+    return samples;
+  }, prog);
   prog.finish();
+  int greedy_ok = 0;
+  for (size_t i = 0; i < problems.size(); ++i) {
+    auto& pc = counts[problems[i].id];
+    for (size_t j = 0; j + 1 < got[i].size(); ++j) {
+      pc.n++;
+      pc.c += correct(o, got[i][j].text, problems[i].answer);
+    }
+    greedy_ok += correct(o, got[i].back().text, problems[i].answer);
+    r.per_problem[problems[i].id] = {{"n", pc.n}, {"c", pc.c}};
+  }
   r.pass_at_k = mean_pass_at_k(counts, pass_at_k_grid(o.eval_n));
   if (counts.size() > 1) {
     double m = 0, v = 0;
@@ -159,9 +234,12 @@ nlohmann::json round_entry(const std::string& name, const EvalResult& ev, int64_
                            double seconds, const std::string& dir) {
   nlohmann::json pk = nlohmann::json::object();
   for (auto& [k, v] : ev.pass_at_k) pk[std::to_string(k)] = v;
-  make_dirs(dir);
-  atomic_write(dir + "/passk.json",
-               nlohmann::json{{"n", ev.n}, {"pass_at_k", pk}, {"per_problem", ev.per_problem}}.dump(1) + "\n");
+  if (dist::is_main()) {
+    make_dirs(dir);
+    atomic_write(dir + "/passk.json",
+                 nlohmann::json{{"n", ev.n}, {"pass_at_k", pk}, {"per_problem", ev.per_problem}}.dump(1) + "\n");
+  }
+  dist::barrier();  // every rank may read it now
   return {{"name", name},  {"pass_at_k", pk},    {"greedy_accuracy", ev.greedy_accuracy}, {"pass_at_1_stderr", ev.pass1_stderr},
           {"pairs", pairs}, {"train_steps", steps}, {"seconds", seconds}};
 }
@@ -209,7 +287,7 @@ std::vector<nlohmann::json> run_sft_rounds(std::unique_ptr<CausalLM>& model, con
     if (!last_done.empty()) model = CausalLM::from_pretrained(last_done), model->set_requires_grad(false), last_done.clear();
     tc.seed = static_cast<int64_t>(o.seed) + static_cast<int64_t>(r) + 1;
     tc.max_steps = steps_for_tokens(o.round_train_tokens[r], tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
-    remove_all(tc.output_dir);
+    if (dist::is_main()) remove_all(tc.output_dir);
     {
       TestKillWhileTraining kill_hook(step, tc.output_dir + "/metrics.jsonl");
       out.push_back(train_and_evaluate(model, tok, tokenizer_dir, ds, tc, o.label + " " + name, held_out, o));
@@ -245,8 +323,11 @@ nlohmann::json train_and_evaluate(std::unique_ptr<CausalLM>& model, const Tokeni
                       tc.max_steps > 0 ? 1e9 : tc.num_train_epochs);
   } else {
     warn("{}: fewer than 2 training rows (every prompt all-correct or all-wrong); the model is unchanged", name);
-    model->save_pretrained(tc.output_dir);
-    tok.save_pretrained(tc.output_dir);
+    if (dist::is_main()) {
+      model->save_pretrained(tc.output_dir);
+      tok.save_pretrained(tc.output_dir);
+    }
+    dist::barrier();
   }
   EvalResult ev = evaluate(*model, tok, held_out, o, o.seed + 7);
   auto e = round_entry(name, ev, rows, steps, now_seconds() - t0, tc.output_dir);
@@ -284,8 +365,10 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
     }
     load_last_done();
     const bool pairs_done = o.state && o.state->done(pairs_step);
-    if (pairs_done) reset_step_dir_keeping(dir, "pairs.jsonl");  // redo training and evaluation
-    else reset_step_dir(dir);
+    if (dist::is_main()) {  // rank 0 writes the loop's files
+      if (pairs_done) reset_step_dir_keeping(dir, "pairs.jsonl");  // redo training and evaluation
+      else reset_step_dir(dir);
+    }
     // 0. this round's prompts: the whole pool, or a fresh slice of it
     std::vector<LoopProblem> train;
     if (o.prompts_per_round <= 0 || static_cast<size_t>(o.prompts_per_round) >= pool.size()) {
@@ -308,18 +391,13 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       std::vector<std::vector<Gen>> samples;
       {
         Progress prog(shown + " sampling", static_cast<long>(train.size()));
-        for (size_t a = 0; a < train.size(); a += 16) {
-          const size_t b = std::min(train.size(), a + 16);
+        // slices of 16 prompts split over the ranks; every rank gets every sample
+        samples = sliced(train.size(), [&](size_t a, size_t b) {
           auto part = generate(*model, tok, std::vector<std::vector<int64_t>>(prompts.begin() + a, prompts.begin() + b),
                                o.n_samples, o.temperature, o.seed * 1000003ull + static_cast<uint64_t>(r) * 7919 + a, o);
           if (a == 0) test_kill_point("sample", step);
-          long toks = 0;
-          for (auto& v : part) {
-            for (auto& s : v) toks += static_cast<long>(s.ids.size());
-            samples.push_back(std::move(v));
-          }
-          prog.update(static_cast<long>(b), "", toks);
-        }
+          return part;
+        }, prog);
         prog.finish();
       }
       std::vector<PromptSamples> graded;
@@ -402,17 +480,20 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
       {  // the rows, atomically (a kill while writing leaves only a temp file)
         std::string text;
         for (auto& row : rows) text += row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
-        AtomicFile f(ds.path);
-        f.write(std::string_view(text).substr(0, text.size() / 2));
-        test_kill_point("pairs", step);
-        f.write(std::string_view(text).substr(text.size() / 2));
-        f.commit();
+        if (dist::is_main()) {
+          AtomicFile f(ds.path);
+          f.write(std::string_view(text).substr(0, text.size() / 2));
+          test_kill_point("pairs", step);
+          f.write(std::string_view(text).substr(text.size() / 2));
+          f.commit();
+        }
+        dist::barrier();  // the other ranks may read it back (ds.hash)
       }
       if (o.state)
         o.state->commit(pairs_step, {{"prompts", static_cast<int64_t>(train.size())}, {"correct", n_correct},
                                      {"samples", n_total}, {"rows", static_cast<int64_t>(ds.rows.size())}}, dir);
     }
-    ds.hash = fnv1a_hex(read_file(ds.path));
+    ds.hash = dist::broadcast_bytes(dist::is_main() ? fnv1a_hex(read_file(ds.path)) : "");
     info("{}: {} of {} samples correct ({:.1f}%) on {} prompts; {} training rows", shown, n_correct, n_total,
          n_total ? 100.0 * n_correct / n_total : 0.0, train.size(), ds.rows.size());
     // 3. train from the previous round's model; the reference is that model (refreshed each round)

@@ -10,6 +10,7 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "dist/dist.h"
 
 namespace prefopt::pipeline {
 
@@ -28,9 +29,34 @@ void flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
 
 }  // namespace
 
+// Under torchrun, rank 0 reads, checks and writes the state; the other ranks receive
+// it (or its error) and keep the same steps in memory.
 RunState::RunState(const std::string& dir, const std::string& command, const nlohmann::json& config, bool resume,
                    const std::vector<std::string>& may_change)
     : dir_(dir), path_(dir + "/run_state.json") {
+  if (!dist::active()) {
+    load(command, config, resume, may_change);
+    return;
+  }
+  std::string err;
+  if (dist::is_main()) {
+    try {
+      load(command, config, resume, may_change);
+    } catch (const Error& e) {
+      err = e.what();
+    }
+  }
+  const nlohmann::json mine = err.empty() ? nlohmann::json{{"state", state_}, {"resumed", resumed_}}
+                                          : nlohmann::json{{"error", err}};
+  const auto got = nlohmann::json::parse(dist::broadcast_bytes(dist::is_main() ? mine.dump() : ""));
+  if (got.contains("error")) throw Error(got["error"].get<std::string>());
+  state_ = got["state"];
+  resumed_ = got["resumed"].get<std::vector<std::string>>();
+}
+
+void RunState::load(const std::string& command, const nlohmann::json& config, bool resume,
+                    const std::vector<std::string>& may_change) {
+  const std::string& dir = dir_;
   make_dirs(dir);
   remove_temp_files(dir);
   const bool have = file_exists(path_);
@@ -87,12 +113,13 @@ const nlohmann::json& RunState::entry(const std::string& step) const {
 
 void RunState::commit(const std::string& step, const nlohmann::json& entry, const std::string& step_dir) {
   PREFOPT_ASSERT(!done(step), "run state: step {} committed twice", step);
-  if (!step_dir.empty() && is_directory(step_dir)) {
+  if (dist::is_main() && !step_dir.empty() && is_directory(step_dir)) {
     for (auto& e : fs::recursive_directory_iterator(step_dir)) fsync_path(e.path().string());
     fsync_path(step_dir);
   }
   state_["steps"].push_back({{"step", step}, {"entry", entry}});
   write();
+  dist::barrier();  // the step's files are on disk before any rank goes on
 }
 
 double RunState::resumed_seconds() const {
@@ -103,7 +130,9 @@ double RunState::resumed_seconds() const {
   return s;
 }
 
-void RunState::write() const { atomic_write(path_, state_.dump(1) + "\n"); }
+void RunState::write() const {
+  if (dist::is_main()) atomic_write(path_, state_.dump(1) + "\n");
+}
 
 void reset_step_dir(const std::string& dir) {
   remove_all(dir);

@@ -50,6 +50,8 @@ class RunState {
   const std::string& path() const { return path_; }
 
  private:
+  void load(const std::string& command, const nlohmann::json& config, bool resume,
+            const std::vector<std::string>& may_change);
   void write() const;
   std::string dir_, path_;
   nlohmann::json state_;  // {"command", "config", "steps": [{"step", "entry"}]}

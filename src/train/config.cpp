@@ -79,6 +79,8 @@ std::vector<ConfigKey> config_keys(TrainConfig& c) {
       {"logps_full_vocab", 'b', "benchmark baseline only: log-softmax over the full [rows, vocab] logits at once (as TRL) "
                                 "instead of the chunked head; much more memory", true, &c.logps_full_vocab},
       {"threads", 'i', "ATen intra-op threads; 0 = prefopt's recommendation", true, &c.threads},
+      {"ddp_timeout", 'i', "seconds a collective waits for the other ranks before failing (torchrun runs)", false,
+       &c.ddp_timeout},
   };
 }
 

@@ -85,6 +85,7 @@ struct TrainConfig {
   int64_t logps_chunk_rows = 0;  // 0 = auto: a [rows, vocab] fp32 block of about 64 MB
   bool logps_full_vocab = false;  // benchmark baseline: full [rows, vocab] log-softmax, as TRL (bench_train)
   int64_t threads = 0;  // ATen intra-op threads; 0 = prefopt's recommendation
+  int64_t ddp_timeout = 1800;  // seconds a collective may wait for a peer rank (torchrun runs)
 
   std::string resolved_loss_type() const;
   double resolved_cpo_alpha() const;

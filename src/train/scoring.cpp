@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/fs.h"
+#include "dist/dist.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 
@@ -59,27 +60,37 @@ at::Tensor reference_logps(const TrainConfig& c, const CausalLM& ref, const Data
                            const std::vector<int64_t>& kl_partner, const std::string& source_dir) {
   const int64_t K = static_cast<int64_t>(ds.rows[0].completions.size()) + (kl_partner.empty() ? 0 : 1);
   const std::string cache = cache_path(c, ref, ds, K, source_dir);
-  if (file_exists(cache)) {
-    at::Tensor out = io::load_safetensors(cache, at::kFloat).at("ref_logps");
+  const int64_t N = static_cast<int64_t>(ds.rows.size());
+  // Rank 0 decides and reads; the other ranks get its tensor (they need not see the file).
+  const bool cached = dist::broadcast_bytes(dist::is_main() && file_exists(cache) ? "1" : "0") == "1";
+  if (cached) {
+    at::Tensor out = dist::is_main() ? io::load_safetensors(cache, at::kFloat).at("ref_logps") : at::empty({N, K}, at::kFloat);
+    dist::broadcast(out, 0);
     info("reference log-probs: read {} rows from {}", out.size(0), cache);
     return out;
   }
-  std::vector<at::Tensor> parts;
+  // Batch b of per_device_eval_batch_size rows is computed by rank b % world_size; the ranks' rows are summed
+  // into one tensor (the other ranks contribute exact zeros).
+  at::Tensor out = at::zeros({N, K}, at::kFloat);
   Progress prog("reference log-probs", static_cast<long>(ds.rows.size()));
   const size_t Be = static_cast<size_t>(c.per_device_eval_batch_size);
-  for (size_t a = 0; a < ds.rows.size(); a += Be) {
+  const size_t W = static_cast<size_t>(dist::world_size()), r = static_cast<size_t>(dist::rank());
+  for (size_t a = r * Be; a < ds.rows.size(); a += W * Be) {
     std::vector<size_t> idx;
     for (size_t i = a; i < std::min(ds.rows.size(), a + Be); ++i) idx.push_back(i);
     at::NoGradGuard g;
     PackedBatch pb = pack_batch(batch_items(ds, kl_partner, idx), c.prefix_sharing);
     auto lp = score(ref, pb, static_cast<int64_t>(idx.size()) * K, chunk_rows(c, ref), false);
-    parts.push_back(lp.sum.view({static_cast<int64_t>(idx.size()), K}).cpu());
+    out.narrow(0, static_cast<int64_t>(a), static_cast<int64_t>(idx.size()))
+        .copy_(lp.sum.view({static_cast<int64_t>(idx.size()), K}).cpu());
     prog.update(static_cast<long>(a + idx.size()), "", pb.tokens);
   }
   prog.finish();
-  at::Tensor out = at::cat(parts);
-  io::save_safetensors(cache, {{"ref_logps", out}}, at::kFloat);
-  info("reference log-probs: {} rows cached in {}", out.size(0), cache);
+  dist::all_reduce_sum(out);
+  if (dist::is_main()) {
+    io::save_safetensors(cache, {{"ref_logps", out}}, at::kFloat);
+    info("reference log-probs: {} rows cached in {}", out.size(0), cache);
+  }
   return out;
 }
 

@@ -127,7 +127,7 @@ MicroStep triple_step(const TrainConfig& c, const ScoredBatch& s) {
 }
 
 MicroStep unpaired_step(const TrainConfig& c, Method m, const ScoredBatch& s, const std::vector<int>& labels,
-                        RunningMoments& running, const at::Tensor& udm_weight) {
+                        RunningMoments& running, const at::Tensor& udm_weight, const StepStats* stats) {
   PREFOPT_CHECK(m == Method::Kto || m == Method::Bco, "unpaired_step: {} is not kto or bco", to_string(m));
   MicroStep out;
   auto& M = out.metrics;
@@ -144,6 +144,10 @@ MicroStep unpaired_step(const TrainConfig& c, Method m, const ScoredBatch& s, co
   } else {
     in.policy_kl = at::zeros({0}, p0.options()), in.ref_kl = at::zeros({0}, p0.options());
   }
+  if (stats && stats->kl && K > 1) {  // the step's KL point: a single "row" holding it
+    in.policy_kl = at::full({1}, *stats->kl, p0.options()).detach();
+    in.ref_kl = at::zeros({1}, p0.options());
+  }
   LossOut lo;
   if (m == Method::Kto) {
     KtoParams p;
@@ -153,6 +157,7 @@ MicroStep unpaired_step(const TrainConfig& c, Method m, const ScoredBatch& s, co
   } else {
     BcoParams p;
     p.beta = c.beta, p.min_density_ratio = c.min_density_ratio, p.max_density_ratio = c.max_density_ratio;
+    if (stats) p.delta = stats->delta;
     at::Tensor w;
     if (udm_weight.defined()) w = udm_weight.index_select(0, at::tensor(ri, at::kLong)).to(p0.device());
     lo = bco_loss(in, p, running, w);
@@ -191,7 +196,7 @@ void check_objective(const TrainConfig& c) {
 }
 
 MicroStep objective_step(const TrainConfig& c, const ScoredBatch& s, const std::vector<int>& labels,
-                         RunningMoments& running, const at::Tensor& udm_weight) {
+                         RunningMoments& running, const at::Tensor& udm_weight, const StepStats* stats) {
   const Method m = c.method_kind();
   MicroStep out;
   switch (m) {
@@ -201,7 +206,7 @@ MicroStep objective_step(const TrainConfig& c, const ScoredBatch& s, const std::
     case Method::Simpo: out = pairwise_step(c, m, s, running); break;
     case Method::Tpo: out = triple_step(c, s); break;
     case Method::Kto:
-    case Method::Bco: out = unpaired_step(c, m, s, labels, running, udm_weight); break;
+    case Method::Bco: out = unpaired_step(c, m, s, labels, running, udm_weight, stats); break;
     case Method::Sft: out = sft_step(s); break;
   }
   auto& M = out.metrics;

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,13 @@ struct ScoredBatch {
   at::Tensor rsum;  // summed reference log-probs; undefined without a reference
 };
 
+// Statistics of a whole optimizer step's batch (every micro-batch on every
+// rank), used instead of the micro-batch's own when set: KTO's KL reference
+// point (before its clamp at 0) and BCO's δ.
+struct StepStats {
+  std::optional<double> kl, delta;
+};
+
 // dpo (with rpo_alpha), cpo / simpo (with cpo_alpha), orpo. `running` is the
 // bco_pair running mean; pass a copy to leave the real one unchanged (eval).
 MicroStep pairwise_step(const TrainConfig& c, Method m, const ScoredBatch& s, RunningMoments& running);
@@ -40,7 +48,7 @@ MicroStep triple_step(const TrainConfig& c, const ScoredBatch& s);
 // partner's. labels[b] = 1 for desirable rows. udm_weight: BCO's density-ratio
 // weight per row of the batch ([B], CPU), or undefined.
 MicroStep unpaired_step(const TrainConfig& c, Method m, const ScoredBatch& s, const std::vector<int>& labels,
-                        RunningMoments& running, const at::Tensor& udm_weight);
+                        RunningMoments& running, const at::Tensor& udm_weight, const StepStats* stats = nullptr);
 MicroStep sft_step(const ScoredBatch& s);
 
 // Parses the objective's strings (loss_type, f_divergence_type) for
@@ -49,6 +57,6 @@ void check_objective(const TrainConfig& c);
 
 // The family's step for c.method_kind(), then metrics["loss"] and the NaN filter.
 MicroStep objective_step(const TrainConfig& c, const ScoredBatch& s, const std::vector<int>& labels,
-                         RunningMoments& running, const at::Tensor& udm_weight);
+                         RunningMoments& running, const at::Tensor& udm_weight, const StepStats* stats = nullptr);
 
 }  // namespace prefopt

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "dist/dist.h"
 #include "model/lora.h"
 #include "model/model.h"
 #include "model/runtime.h"
@@ -18,6 +20,7 @@
 #include "train/adamw.h"
 #include "train/bco_udm.h"
 #include "train/data.h"
+#include "train/dist_sync.h"
 #include "train/scoring.h"
 
 namespace prefopt {
@@ -65,6 +68,7 @@ struct Trainer::Impl {
   std::vector<int64_t> kl_partner_train, kl_partner_eval;  // KTO (empty otherwise)
   at::Tensor ref_cache_train, ref_cache_eval;  // [N,K] summed reference log-probs (precompute)
   int64_t batches_per_epoch = 0;
+  int64_t micro_per_step = 1;      // micro-batches of a global batch: accumulation x world size
   int64_t order_epoch = -1;        // the epoch whose data order `order` holds
   std::vector<size_t> order;
 };
@@ -86,10 +90,12 @@ Trainer::Trainer(TrainConfig cfg, CausalLM& policy, std::unique_ptr<CausalLM> re
   if (eval) I.eval = std::move(*eval), I.has_eval = true;
   I.source_dir = std::move(source_dir);
   configure_threads(cfg_.threads > 0 ? static_cast<int>(cfg_.threads) : kRecommendedAtenThreads);
-  // Steps (HF: updates per epoch = batches // accumulation, at least 1).
+  dist::init(static_cast<double>(cfg_.ddp_timeout));
+  I.micro_per_step = cfg_.gradient_accumulation_steps * dist::world_size();
+  // Steps (HF: updates per epoch = batches // (accumulation x world size), at least 1).
   const int64_t N = static_cast<int64_t>(I.train.rows.size());
   I.batches_per_epoch = (N + cfg_.per_device_train_batch_size - 1) / cfg_.per_device_train_batch_size;
-  const int64_t per_epoch = std::max<int64_t>(1, I.batches_per_epoch / cfg_.gradient_accumulation_steps);
+  const int64_t per_epoch = std::max<int64_t>(1, I.batches_per_epoch / I.micro_per_step);
   total_steps_ = cfg_.max_steps > 0 ? cfg_.max_steps
                                     : static_cast<int64_t>(std::ceil(cfg_.num_train_epochs * per_epoch));
   const Method m = cfg_.method_kind();
@@ -117,6 +123,7 @@ Trainer::Trainer(TrainConfig cfg, CausalLM& policy, std::unique_ptr<CausalLM> re
   }
   AdamWOptions ao;
   ao.beta1 = cfg_.adam_beta1, ao.beta2 = cfg_.adam_beta2, ao.eps = cfg_.adam_epsilon, ao.weight_decay = cfg_.weight_decay;
+  broadcast_params(I.params);  // every rank starts from rank 0's weights
   I.opt = std::make_unique<AdamW>(I.params, ao);
   if (m == Method::Bco && cfg_.bco_udm)
     I.udm_ready = I.udm.fit(policy_, I.train, cfg_.min_density_ratio, cfg_.max_density_ratio);
@@ -139,13 +146,30 @@ double Trainer::lr_at(int64_t s) const {
   return cfg_.learning_rate * f;
 }
 
-MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_grad) {
+MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_grad, const StepStats* stats) {
+  auto& I = *impl_;
+  const Dataset& ds = eval ? I.eval : I.train;
+  std::optional<at::NoGradGuard> ng;
+  if (!need_grad) ng.emplace();
+  int64_t tokens = 0;
+  ScoredBatch s = score_rows(idx, eval, need_grad, &tokens);
+  const auto rows = at::tensor(std::vector<int64_t>(idx.begin(), idx.end()), at::kLong);
+  std::vector<int> labels;
+  for (size_t i : idx) labels.push_back(ds.rows[i].label);
+  // BCO's running mean and UDM weights: training batches only.
+  RunningMoments scratch = I.running;
+  at::Tensor udm_w = I.udm_ready && !eval ? I.udm.row_weight.index_select(0, rows) : at::Tensor();
+  MicroStep out = objective_step(cfg_, s, labels, eval ? scratch : I.running, udm_w, stats);
+  out.tokens = tokens;
+  return out;
+}
+
+ScoredBatch Trainer::score_rows(const std::vector<size_t>& idx, bool eval, bool need_grad, int64_t* tokens) {
   auto& I = *impl_;
   const Dataset& ds = eval ? I.eval : I.train;
   PackedBatch pb = pack_batch(batch_items(ds, eval ? I.kl_partner_eval : I.kl_partner_train, idx), cfg_.prefix_sharing);
   const int64_t B = static_cast<int64_t>(idx.size()), K = pb.per_example;
-  std::optional<at::NoGradGuard> ng;
-  if (!need_grad) ng.emplace();
+  if (tokens) *tokens = pb.tokens;
   ScoredBatch s;
   SeqLogps pol;
   if (LoraAdapters* ad = policy_.lora()) {  // adapter dropout in training batches only
@@ -171,14 +195,7 @@ MicroStep Trainer::compute(const std::vector<size_t>& idx, bool eval, bool need_
       s.rsum = score(r, pb, B * K, chunk_rows(cfg_, r), cfg_.logps_full_vocab).sum.view({B, K}).detach();
     }
   }
-  std::vector<int> labels;
-  for (size_t i : idx) labels.push_back(ds.rows[i].label);
-  // BCO's running mean and UDM weights: training batches only.
-  RunningMoments scratch = I.running;
-  at::Tensor udm_w = I.udm_ready && !eval ? I.udm.row_weight.index_select(0, rows) : at::Tensor();
-  MicroStep out = objective_step(cfg_, s, labels, eval ? scratch : I.running, udm_w);
-  out.tokens = pb.tokens;
-  return out;
+  return s;
 }
 
 std::map<std::string, double> Trainer::evaluate() {
@@ -186,12 +203,14 @@ std::map<std::string, double> Trainer::evaluate() {
   std::map<std::string, double> sum;
   std::map<std::string, double> n;
   const size_t N = I.eval.rows.size(), B = static_cast<size_t>(cfg_.per_device_eval_batch_size);
-  for (size_t a = 0; a < N; a += B) {
+  const size_t W = static_cast<size_t>(dist::world_size()), r = static_cast<size_t>(dist::rank());
+  for (size_t a = r * B; a < N; a += W * B) {  // rank r: eval batches r, r + W, ...
     std::vector<size_t> idx;
     for (size_t i = a; i < std::min(N, a + B); ++i) idx.push_back(i);
     MicroStep ms = compute(idx, true, false);
     for (auto& [k, v] : ms.metrics) sum["eval_" + k] += v * idx.size(), n["eval_" + k] += idx.size();
   }
+  sum = sum_over_ranks(sum), n = sum_over_ranks(n);
   for (auto& [k, v] : sum) v /= n[k];
   return sum;
 }
@@ -205,6 +224,11 @@ int64_t Trainer::restore(const std::string& dir, const std::string& metrics_path
          "resume with the same --data and max_length/max_prompt_length, or start a new output_dir");
   if (ck.state.contains("config")) {
     auto changes = config_changes(ck.state["config"], cfg_.to_json());
+    // Accumulation may change with the world size as long as the global batch stays the same.
+    if (ck.state.value("micro_batches_per_step", int64_t{-1}) == I.micro_per_step)
+      changes.erase(std::remove_if(changes.begin(), changes.end(),
+                                   [](const std::string& s) { return s.rfind("gradient_accumulation_steps:", 0) == 0; }),
+                    changes.end());
     if (!changes.empty()) {
       std::string list;
       for (auto& ch : changes) list += "\n  " + ch;
@@ -234,12 +258,18 @@ int64_t Trainer::restore(const std::string& dir, const std::string& metrics_path
   I.running.var = ck.state["running"]["var"].get<double>();
   I.running.count = ck.state["running"]["count"].get<double>();
   const int64_t step = ck.state["step"].get<int64_t>();
+  const int64_t saved_g = ck.state.value("micro_batches_per_step", I.micro_per_step);
+  if (saved_g != I.micro_per_step)
+    warn("--resume: {} was trained with global batches of {} micro-batches (accumulation x world size), now {}: "
+         "the run continues with other batches than the interrupted one", dir, saved_g, I.micro_per_step);
   // metrics.jsonl: keep the lines up to the checkpoint's step
-  std::vector<json> keep;
-  if (file_exists(metrics_path))
-    for (auto& row : read_jsonl(metrics_path))
-      if (row.value("step", int64_t{0}) <= step) keep.push_back(row);
-  write_jsonl(metrics_path, keep);
+  if (dist::is_main()) {
+    std::vector<json> keep;
+    if (file_exists(metrics_path))
+      for (auto& row : read_jsonl(metrics_path))
+        if (row.value("step", int64_t{0}) <= step) keep.push_back(row);
+    write_jsonl(metrics_path, keep);
+  }
   info("resumed from {} at step {}", dir, step);
   return step;
 }
@@ -255,10 +285,12 @@ void Trainer::save(int64_t step) {
   if (I.ref && cfg_.sync_ref_model)
     for (auto& [n, t] : I.ref->named_parameters()) opt["ref." + n] = t;
   if (I.udm_ready) I.udm.save(opt);
-  const int64_t A = cfg_.gradient_accumulation_steps;
+  const int64_t G = I.micro_per_step;
   nlohmann::json st = {{"step", step},
-                       {"micro_batches", step * A},
-                       {"epoch", static_cast<double>(step * A) / I.batches_per_epoch},
+                       {"micro_batches", step * G},
+                       {"micro_batches_per_step", G},
+                       {"world_size", dist::world_size()},
+                       {"epoch", static_cast<double>(step * G) / I.batches_per_epoch},
                        {"total_steps", total_steps_},
                        {"data_hash", I.train.hash},
                        {"data", I.train.path},
@@ -280,26 +312,64 @@ std::vector<size_t> Trainer::rows_for_micro(int64_t micro) {
   return std::vector<size_t>(I.order.begin() + j * Bm, I.order.begin() + std::min(N, (j + 1) * Bm));
 }
 
+StepStats Trainer::step_stats(int64_t step) {
+  auto& I = *impl_;
+  StepStats st;
+  const Method m = cfg_.method_kind();
+  const bool kl = m == Method::Kto && !I.kl_partner_train.empty();
+  if (I.micro_per_step == 1 || (!kl && m != Method::Bco)) return st;
+  const int64_t A = cfg_.gradient_accumulation_steps;
+  double sum = 0, n = 0;
+  at::NoGradGuard g;
+  for (int64_t a = 0; a < A; ++a) {
+    ScoredBatch s = score_rows(rows_for_micro(step * I.micro_per_step + dist::rank() * A + a), false, false, nullptr);
+    const int64_t k = kl ? 1 : 0;  // KTO: the KL completions; BCO: the rows' own
+    at::Tensor d = s.psum.select(1, k).to(at::kDouble);
+    if (s.rsum.defined()) d = d - s.rsum.select(1, k).to(at::kDouble);
+    if (!kl) d = cfg_.beta * d;  // BCO's rewards
+    sum += d.sum().item<double>(), n += static_cast<double>(d.numel());
+  }
+  at::Tensor t = at::tensor(std::vector<double>{sum, n}, at::kDouble);
+  dist::all_reduce_sum(t);
+  const double mean = t[0].item<double>() / t[1].item<double>();
+  if (kl) {
+    st.kl = mean;
+  } else {  // one update of the running mean per optimizer step, with the global batch's mean reward
+    I.running.update(mean);
+    st.delta = I.running.mean;
+  }
+  return st;
+}
+
 Trainer::StepOut Trainer::run_step(int64_t step) {
   auto& I = *impl_;
-  const int64_t A = cfg_.gradient_accumulation_steps;
+  const int64_t A = cfg_.gradient_accumulation_steps, G = I.micro_per_step;
   StepOut out;
+  const StepStats stats = step_stats(step);
   for (int64_t a = 0; a < A; ++a) {
-    auto idx = rows_for_micro(step * A + a);
+    const int64_t micro = step * G + dist::rank() * A + a;  // index in the data order
+    auto idx = rows_for_micro(micro);
     // Adapter dropout draws from ATen's generator, seeded per micro-batch so a resumed run repeats the masks.
     if (policy_.lora() && policy_.lora()->cfg.lora_dropout > 0)
-      at::manual_seed(static_cast<uint64_t>(cfg_.seed) * 1000003ULL + static_cast<uint64_t>(step * A + a));
-    MicroStep ms = compute(idx, false, true);
+      at::manual_seed(static_cast<uint64_t>(cfg_.seed) * 1000003ULL + static_cast<uint64_t>(micro));
+    MicroStep ms = compute(idx, false, true, &stats);
     if (!std::isfinite(ms.metrics["loss"]))
       fail(fmt::format("step {}", step + 1),
            fmt::format("the loss is {} on rows {}", ms.metrics["loss"], rows_of(I.train, idx)),
            "training stopped; the last checkpoint is intact. Lower learning_rate, check those rows, or raise beta");
-    (ms.loss / static_cast<double>(A)).backward();
-    for (auto& [k, v] : ms.metrics) out.metrics[k] += v / A;
+    (ms.loss / static_cast<double>(G)).backward();
+    for (auto& [k, v] : ms.metrics) out.metrics[k] += v / G;
     out.tokens += ms.tokens;
   }
-  // global gradient norm (before clipping, as HF logs it)
   auto& params = I.params;
+  if (dist::active()) {  // the global batch's gradient, metrics and token count
+    sum_grads_over_ranks(params);
+    out.metrics["#tokens"] = static_cast<double>(out.tokens);
+    out.metrics = sum_over_ranks(out.metrics);
+    out.tokens = static_cast<int64_t>(out.metrics["#tokens"]);
+    out.metrics.erase("#tokens");
+  }
+  // global gradient norm (before clipping, as HF logs it)
   double sq = 0;
   for (auto& [n, t] : params)
     if (t.grad().defined()) sq += t.grad().to(at::kDouble).square().sum().item<double>();
@@ -334,9 +404,10 @@ TrainSummary Trainer::train(const std::string& resume_from) {
   }
   int64_t start_step = 0;
   if (!resume_from.empty()) start_step = restore(resume_from, metrics_path);
-  else if (file_exists(metrics_path)) std::remove(metrics_path.c_str());
+  else if (dist::is_main() && file_exists(metrics_path)) std::remove(metrics_path.c_str());
 
-  const int64_t A = c.gradient_accumulation_steps, nb = I.batches_per_epoch;
+  const int64_t A = c.gradient_accumulation_steps, G = I.micro_per_step, nb = I.batches_per_epoch;
+  const bool main = dist::is_main();
   const bool logs_delta = c.method_kind() == Method::Bco || c.resolved_loss_type() == "bco_pair";
   TrainSummary sum;
   std::map<std::string, double> win_sum;
@@ -344,9 +415,10 @@ TrainSummary Trainer::train(const std::string& resume_from) {
   Progress prog(fmt::format("train {}", c.method), static_cast<long>(total_steps_));
   const double t0 = now_seconds();
   int64_t tokens_total = 0;
-  info("train: {} {} on {} rows, {} steps of {} x {} examples, lr {} ({}), output {}", c.method,
-       c.resolved_loss_type(), I.train.rows.size(), total_steps_, c.per_device_train_batch_size, A, c.learning_rate,
-       c.lr_scheduler_type, c.output_dir);
+  info("train: {} {} on {} rows, {} steps of {} x {} x {} rank(s) examples, lr {} ({}), output {}", c.method,
+       c.resolved_loss_type(), I.train.rows.size(), total_steps_, c.per_device_train_batch_size, A,
+       dist::world_size(), c.learning_rate, c.lr_scheduler_type, c.output_dir);
+  const double comm0 = dist::comm_seconds();
   for (int64_t step = start_step; step < total_steps_; ++step) {
     StepOut so = run_step(step);
     const double step_loss = so.metrics["loss"];
@@ -357,14 +429,14 @@ TrainSummary Trainer::train(const std::string& resume_from) {
     prog.update(static_cast<long>(step + 1), fmt::format("loss {:.4f}", step_loss), so.tokens);
     const bool last = step + 1 == total_steps_;
     if ((step + 1) % c.logging_steps == 0 || last) {
-      nlohmann::json row = {{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * A) / nb}};
+      nlohmann::json row = {{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * G) / nb}};
       std::map<std::string, double> logged;
       for (auto& [k, v] : win_sum) logged[k] = v / win_n[k];
       logged["grad_norm"] = so.grad_norm;
       logged["learning_rate"] = lr_at(step);
       if (logs_delta) logged["delta"] = I.running.mean;
       for (auto& [k, v] : logged) row[k] = v;
-      append_line(metrics_path, row);
+      if (main) append_line(metrics_path, row);
       sum.logged.push_back(logged);
       win_sum.clear(), win_n.clear();
     }
@@ -372,18 +444,22 @@ TrainSummary Trainer::train(const std::string& resume_from) {
       auto ev = evaluate();
       nlohmann::json row = {{"step", step + 1}};
       for (auto& [k, v] : ev) row[k] = v;
-      append_line(metrics_path, row);
+      if (main) append_line(metrics_path, row);
       info("eval at step {}: loss {:.4f}", step + 1, ev.count("eval_loss") ? ev["eval_loss"] : std::nan(""));
     }
-    if (c.save_steps > 0 && (step + 1) % c.save_steps == 0 && !last) save(step + 1);
+    if (main && c.save_steps > 0 && (step + 1) % c.save_steps == 0 && !last) save(step + 1);
   }
   prog.finish(fmt::format("loss {:.4f}", sum.last_loss));
   // The final model in HF format in output_dir (the adapter in PEFT's format under use_peft).
-  write_model_files(policy_, c.output_dir);
-  copy_tokenizer_files(I.source_dir, c.output_dir);
-  if (c.save_steps > 0 && total_steps_ > start_step) save(total_steps_);
+  if (main) {
+    write_model_files(policy_, c.output_dir);
+    copy_tokenizer_files(I.source_dir, c.output_dir);
+    if (c.save_steps > 0 && total_steps_ > start_step) save(total_steps_);
+  }
+  dist::barrier();  // the outputs are complete when any rank returns
   sum.steps = total_steps_;
   sum.seconds = now_seconds() - t0;
+  sum.comm_seconds = dist::comm_seconds() - comm0;
   sum.tokens_per_second = sum.seconds > 0 ? tokens_total / sum.seconds : 0;
   info("train: done, {} steps, loss {:.4f} -> {:.4f}, {:.0f} tokens/s; model saved to {}", total_steps_ - start_step,
        sum.first_loss, sum.last_loss, sum.tokens_per_second, c.output_dir);

@@ -11,6 +11,15 @@
 // resume whose config differs from the checkpoint's in keys that change
 // training warns with each "key: old -> new".
 //
+// Data parallel (torchrun, see dist/dist.h and train/dist_sync.h): an
+// optimizer step's global batch is gradient_accumulation_steps x world_size
+// micro-batches, the same rows for every world size; gradients are summed
+// over the ranks before the norm and clipping, metrics are averaged over the
+// global batch, and when a step has more than one micro-batch KTO's KL point
+// and BCO's δ are computed over the whole global batch by a no-grad pass
+// first (so 2 ranks x accumulation 1 equal 1 rank x accumulation 2). Rank 0
+// alone writes metrics.jsonl, checkpoints and the final model.
+//
 // Output: output_dir/metrics.jsonl (TRL's metric names, one line per
 // logging_steps), output_dir/checkpoint-<step>/ (atomic: model, config,
 // tokenizer files, optimizer.safetensors, trainer_state.json), and the final
@@ -43,6 +52,7 @@ class CausalLM;
 struct TrainSummary {
   int64_t steps = 0;
   double first_loss = 0, last_loss = 0, seconds = 0, tokens_per_second = 0;
+  double comm_seconds = 0;  // time in collectives (data parallel runs)
   std::vector<std::map<std::string, double>> logged;  // the rows written to metrics.jsonl
 };
 
@@ -66,7 +76,8 @@ class Trainer {
   TrainSummary train(const std::string& resume_from = "");
 
   // Loss and metrics of rows [idx] of a dataset (the training set, or the eval set when eval = true).
-  MicroStep compute(const std::vector<size_t>& idx, bool eval, bool need_grad);
+  // stats: the optimizer step's KL point / δ (see StepStats), or null for the micro-batch's own.
+  MicroStep compute(const std::vector<size_t>& idx, bool eval, bool need_grad, const StepStats* stats = nullptr);
   std::map<std::string, double> evaluate();
 
   int64_t total_steps() const { return total_steps_; }
@@ -79,6 +90,8 @@ class Trainer {
   int64_t restore(const std::string& dir, const std::string& metrics_path);  // the checkpoint's step
   void save(int64_t step);
   std::vector<size_t> rows_for_micro(int64_t micro);
+  ScoredBatch score_rows(const std::vector<size_t>& idx, bool eval, bool need_grad, int64_t* tokens);
+  StepStats step_stats(int64_t step);  // KTO's KL point / BCO's δ over the global batch of `step`
   StepOut run_step(int64_t step);  // one optimizer step over the accumulated micro-batches
   TrainConfig cfg_;
   CausalLM& policy_;

@@ -1,0 +1,2 @@
+// Declarations-only stand-in (see gloo/algorithm.h here).
+#pragma once

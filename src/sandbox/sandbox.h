@@ -54,6 +54,7 @@ struct Limits {
   int64_t output_kill_bytes = int64_t(8) << 20;      // a stream past this kills the run: OUTPUT_LIMIT
   int max_processes = 32;                            // RLIMIT_NPROC (unprivileged uid) + pids cgroup
   int open_files = 64;                               // RLIMIT_NOFILE
+  double cpus = 1;                                   // CPU bandwidth of a worker's tree (cgroup cpu quota); 0: none
   // Truncation alone (output_bytes < total <= output_kill_bytes) does not
   // change the verdict: it only sets the *_truncated flags.
 };
@@ -110,8 +111,11 @@ std::string transcript_text(const RunResult& r, const Limits& limits);
 
 // What this machine allows, detected once (thread-safe) at first use:
 // namespaces (user/pid/net/mount/ipc/uts), bubblewrap, seccomp, cgroup
-// pids/memory, an unprivileged uid. Multi-line, human-readable.
+// pids/memory/cpu (v1 or v2, and which hierarchy the host has), an
+// unprivileged uid. Multi-line, human-readable.
 std::string isolation_report();
+// The same probe as one JSON object (`prefopt sandbox-info --json`).
+std::string isolation_report_json();
 // One-line summary of the level every run reaches ("full: user,pid,net,...").
 std::string isolation_level();
 

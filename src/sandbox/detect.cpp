@@ -224,10 +224,26 @@ void choose_cgroups(Caps& c) {
       c.cgroup2_problem = problem;
       c.cgroup2_usable = try_v2 = false;
     } else {
+      // Moving a process into the subtree needs write access to the
+      // cgroup.procs of the common ancestor of where it is and where it goes:
+      // a child of ours tries it (writing "0" moves the writer).
+      const std::string leaf = dir + "/probe";
+      const bool moved = mkdir(leaf.c_str(), 0755) == 0 && in_child([&leaf] {
+        int fd = open((leaf + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+        return fd >= 0 && write(fd, "0", 1) == 1;
+      });
+      for (int i = 0; i < 100 && rmdir(leaf.c_str()) != 0 && errno == EBUSY; ++i) usleep(1000);
       rmdir(dir.c_str());
-      if (!problem.empty()) c.cgroup2_problem = problem;
-      // In auto mode a v2 subtree without any of the three controllers is no better than rlimits.
-      if (mode == "auto" && !root_given && c.cgroup2_enabled.empty()) try_v2 = false;
+      if (!moved) {
+        c.cgroup2_problem = "cannot move a process into " + dir +
+                            " (the cgroup.procs of the common ancestor is not writable: start prefopt inside the "
+                            "delegated cgroup)";
+        c.cgroup2_usable = try_v2 = false;
+      } else {
+        if (!problem.empty()) c.cgroup2_problem = problem;
+        // In auto mode a v2 subtree without any of the three controllers is no better than rlimits.
+        if (mode == "auto" && !root_given && c.cgroup2_enabled.empty()) try_v2 = false;
+      }
     }
   }
   if (c.cgroup2_usable && !try_v2 && c.cgroup2_enabled.empty() && c.cgroup2_problem.empty())

@@ -7,6 +7,7 @@
 // that no v1 hierarchy holds).
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <signal.h>
@@ -23,6 +24,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
@@ -342,6 +344,60 @@ TEST(SandboxCgroup, DelegationMovesUsOutOfTheBase) {
   write_text(base + "/cgroup.subtree_control", "-" + ctrl);
   EXPECT_EQ(rmdir(base.c_str()), 0) << std::strerror(errno);
   if (!was_on) write_text(g_cgroup2_mount + "/cgroup.subtree_control", "-" + ctrl);
+}
+
+// Without root: a subtree chowned to the user (what systemd's Delegate=yes
+// does) works only for a process that starts inside it; one started outside
+// cannot move its zygotes in, and the probe says so and falls back.
+TEST(SandboxCgroup, UnprivilegedUserNeedsToStartInsideTheDelegatedSubtree) {
+  if (!cgroup2_mode()) GTEST_SKIP() << "runs in sandbox_cgroup2_test (a private cgroup2 mount)";
+  if (!g_setup_problem.empty()) GTEST_SKIP() << g_setup_problem;
+  const std::string deleg = g_cgroup2_mount + "/deleg-" + std::to_string(getpid());
+  ASSERT_EQ(mkdir(deleg.c_str(), 0755), 0) << std::strerror(errno);
+  for (const char* f : {"", "/cgroup.procs", "/cgroup.subtree_control", "/cgroup.threads"})
+    ASSERT_EQ(chown((deleg + f).c_str(), 65534, 65534), 0) << f;
+  // `prefopt sandbox-info --json` as uid 65534, started inside `deleg` or not.
+  auto probe_as_nobody = [&](bool inside) {
+    int out[2];
+    EXPECT_EQ(pipe(out), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(out[1], 1);
+      if (inside && !write_text(deleg + "/cgroup.procs", "0")) _exit(120);
+      if (setgroups(0, nullptr) != 0 || setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+        _exit(121);
+      setenv("PREFOPT_CGROUP2_ROOT", deleg.c_str(), 1);
+      unsetenv("PREFOPT_SANDBOX_CGROUP");
+      execl(PREFOPT_EXE, PREFOPT_EXE, "sandbox-info", "--json", static_cast<char*>(nullptr));
+      _exit(122);
+    }
+    close(out[1]);
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = read(out[0], buf, sizeof buf)) > 0;) text.append(buf, n);
+    close(out[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st;
+    return nlohmann::json::parse(text, nullptr, false);
+  };
+  auto in = probe_as_nobody(true);
+  ASSERT_TRUE(in.is_object());
+  EXPECT_EQ(in["root"], false);
+  EXPECT_EQ(in["cgroup_backend"], "v2") << in.dump(2);
+  EXPECT_EQ(in["cgroup_v2_usable"], true);
+  EXPECT_EQ(in["cgroup_v2_base"], deleg);
+  auto out = probe_as_nobody(false);
+  ASSERT_TRUE(out.is_object());
+  EXPECT_EQ(out["cgroup_backend"], "none") << out.dump(2);
+  EXPECT_NE(out["cgroup_v2_problem"].get<std::string>().find("cannot move a process"), std::string::npos)
+      << out.dump(2);
+  // The probes left nothing behind.
+  DIR* d = opendir(deleg.c_str());
+  ASSERT_NE(d, nullptr);
+  while (dirent* e = readdir(d)) EXPECT_NE(std::string(e->d_name).rfind("prefopt-", 0), 0u) << e->d_name;
+  closedir(d);
+  EXPECT_EQ(rmdir(deleg.c_str()), 0) << std::strerror(errno);
 }
 
 int main(int argc, char** argv) {

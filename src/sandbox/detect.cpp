@@ -211,7 +211,12 @@ void choose_cgroups(Caps& c) {
   }
   c.cgroup2_usable = c.cgroup2_problem.empty();
   const char* mode_env = std::getenv("PREFOPT_SANDBOX_CGROUP");
-  const std::string mode = mode_env && *mode_env ? mode_env : "auto";
+  std::string mode = mode_env && *mode_env ? mode_env : "auto";
+  std::string ignored;
+  if (mode != "auto" && mode != "v1" && mode != "v2" && mode != "none") {
+    ignored = "; PREFOPT_SANDBOX_CGROUP=" + mode + " is not auto, v1, v2 or none: ignored";
+    mode = "auto";
+  }
   const bool v1_ok = c.cgroup_pids || c.cgroup_memory || c.cgroup_cpu;
   bool try_v2 = c.cgroup2_problem.empty() && (mode == "v2" || (mode == "auto" && (root_given || !v1_ok)));
   if (try_v2) {
@@ -219,7 +224,31 @@ void choose_cgroups(Caps& c) {
     // into a leaf if the base holds processes), so the report says what the
     // workers get; the empty subtree is made again by the first worker.
     std::string problem;
-    const std::string dir = cgroup2_delegate(c.cgroup2_base, {"pids", "memory", "cpu"}, &c.cgroup2_enabled, &problem);
+    std::string dir = cgroup2_delegate(c.cgroup2_base, {"pids", "memory", "cpu"}, &c.cgroup2_enabled, &problem);
+    // As root, when our own cgroup cannot delegate everything (it holds other
+    // processes: a login session's scope, a container's init), the root of
+    // the hierarchy can: it is exempt from the "no internal processes" rule.
+    auto count = [](const std::string& list) {
+      std::istringstream in(list);
+      int n = 0;
+      for (std::string w; in >> w;) ++n;
+      return n;
+    };
+    if (c.root && !root_given && !L.v2_mount.empty() && c.cgroup2_base != L.v2_mount && count(c.cgroup2_enabled) < 3 &&
+        can_mkdir_in(L.v2_mount)) {
+      std::string enabled2, problem2;
+      const std::string dir2 = cgroup2_delegate(L.v2_mount, {"pids", "memory", "cpu"}, &enabled2, &problem2);
+      if (!dir2.empty() && count(enabled2) > count(c.cgroup2_enabled)) {
+        if (!dir.empty()) rmdir(dir.c_str());
+        dir = dir2, c.cgroup2_enabled = enabled2, problem = problem2;
+        c.cgroup2_available = slurp(L.v2_mount + "/cgroup.controllers");
+        while (!c.cgroup2_available.empty() && std::isspace(static_cast<unsigned char>(c.cgroup2_available.back())))
+          c.cgroup2_available.pop_back();
+        c.cgroup2_base = L.v2_mount;
+      } else if (!dir2.empty()) {
+        rmdir(dir2.c_str());
+      }
+    }
     if (dir.empty()) {
       c.cgroup2_problem = problem;
       c.cgroup2_usable = try_v2 = false;
@@ -264,6 +293,7 @@ void choose_cgroups(Caps& c) {
     if (!c.root) why = "not root, and " + why;
     c.cgroup_backend_why = "no usable cgroup (" + why + "): rlimits only";
   }
+  c.cgroup_backend_why += ignored;
 }
 
 Caps probe() {

@@ -9,12 +9,13 @@
 // verdict, passed, output (stdout then stderr, each capped), output_truncated,
 // detail, isolation. stderr (or --summary FILE as JSON): pass@k per task and
 // overall with the unbiased estimator; SANDBOX_ERROR runs are left out of n.
-// Also: prefopt sandbox-info prints what the machine allows.
+// Also: prefopt sandbox-info [--json] prints what the machine allows.
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -213,7 +214,9 @@ void register_sandbox(CLI::App& app) {
   e->callback([o] { run_eval_code(*o); });
 
   CLI::App* s = app.add_subcommand("sandbox-info", "Print what isolation this machine allows for code execution");
-  s->callback([] { std::fputs(isolation_report().c_str(), stdout); });
+  auto json = std::make_shared<bool>(false);
+  s->add_flag("--json", *json, "print the probe as one JSON object");
+  s->callback([json] { std::fputs((*json ? isolation_report_json() : isolation_report()).c_str(), stdout); });
 }
 
 }  // namespace prefopt::cli

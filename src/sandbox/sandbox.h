@@ -8,8 +8,9 @@
 //   private 64 MiB tmpfs as the working dir and the only writable place
 //   (wiped after every run);
 //   an empty network namespace; an unprivileged uid (65534); rlimits (CPU,
-//   address space, file size, open files, processes, no core); a pids and a
-//   memory cgroup where available; a seccomp filter as a second line; stdin
+//   address space, file size, open files, processes, no core); pids, memory
+//   and cpu cgroups (v1, or a delegated cgroup v2 subtree) where available; a
+//   seccomp filter as a second line; stdin
 //   is /dev/null; stdout/stderr drained continuously with per-stream caps; a
 //   wall-clock limit that kills the whole process tree (the run's pid
 //   namespace dies with its init).
@@ -54,6 +55,7 @@ struct Limits {
   int64_t output_kill_bytes = int64_t(8) << 20;      // a stream past this kills the run: OUTPUT_LIMIT
   int max_processes = 32;                            // RLIMIT_NPROC (unprivileged uid) + pids cgroup
   int open_files = 64;                               // RLIMIT_NOFILE
+  double cpus = 1;                                   // CPU bandwidth of a worker's tree (cgroup cpu quota); 0: none
   // Truncation alone (output_bytes < total <= output_kill_bytes) does not
   // change the verdict: it only sets the *_truncated flags.
 };
@@ -81,8 +83,10 @@ RunResult run_python(const std::string& program, const Limits& limits = {});
 // A call's arguments and result cross as plain data (None, bool, int, float,
 // complex, str, bytes and list/tuple/dict/set/frozenset of them, checked with
 // `type(x) is ...`; a subclass that keeps its builtin's comparison, and the
-// stdlib's Counter/OrderedDict, cross as an exact copy of the builtin value).
-// Any other result is FAILED ("not plain data"), never compared. An exception
+// stdlib's Counter/OrderedDict, cross as an exact copy of the builtin value;
+// a re.Match crosses as its pattern, string and spans and is found again by
+// the harness's own re). Any other result is FAILED ("not plain data"), never
+// compared. An exception
 // of the candidate reaches the tests as the same builtin exception type (a
 // class of the same name derived from it) with its args. The candidate's
 // process ending, SystemExit/KeyboardInterrupt in a call or a broken reply is
@@ -110,8 +114,11 @@ std::string transcript_text(const RunResult& r, const Limits& limits);
 
 // What this machine allows, detected once (thread-safe) at first use:
 // namespaces (user/pid/net/mount/ipc/uts), bubblewrap, seccomp, cgroup
-// pids/memory, an unprivileged uid. Multi-line, human-readable.
+// pids/memory/cpu (v1 or v2, and which hierarchy the host has), an
+// unprivileged uid. Multi-line, human-readable.
 std::string isolation_report();
+// The same probe as one JSON object (`prefopt sandbox-info --json`).
+std::string isolation_report_json();
 // One-line summary of the level every run reaches ("full: user,pid,net,...").
 std::string isolation_level();
 

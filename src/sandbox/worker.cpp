@@ -135,6 +135,13 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, cha
     zpid_ = -1;  // died while idle (killed from outside): reaped here, start a new one
     kill_zygote();
   }
+  if (zpid_ > 0) {
+    // An idle zygote never writes: a readable, hung-up or failed control
+    // socket means it is dying or dead (its files close before it can be
+    // reaped). Start a new one rather than lose the run to it.
+    pollfd p{ctl_, POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))) kill_zygote();
+  }
   if (zpid_ < 0) {
     std::string err;
     if (!spawn(&err)) {
@@ -150,7 +157,7 @@ RunResult Worker::run(const std::string& code, const std::string& test_code, cha
     // The tree's processes and the files it writes to its tmpfs share one cap
     // (plus the zygote, which lives in the same cgroups).
     // +2: the zygote and, for run_tests, the harness next to the candidate.
-    cg_->set_limits(std::max(lim.max_processes, 1) + 2, lim.memory_bytes + (int64_t(96) << 20));
+    cg_->set_limits(std::max(lim.max_processes, 1) + 2, lim.memory_bytes + (int64_t(96) << 20), lim.cpus);
     if (oom_seen_ < 0) oom_seen_ = cg_->oom_kills();
   }
   const int64_t oom_before = oom_seen_;

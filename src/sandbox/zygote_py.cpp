@@ -494,6 +494,13 @@ def _enc1(x, out, depth):
         for k, v in dict.items(x):
             _enc1(k, out, depth + 1)
             _enc1(v, out, depth + 1)
+    elif t is _MATCH:
+        # A re.Match (a type that cannot be subclassed) crosses as what
+        # produced it: the pattern, its flags, the string, pos, endpos and
+        # the group spans. The receiver re-runs the regex with its own re
+        # module and rebuilds the Match only if that gives the same spans.
+        out.append(b"M")
+        _enc1((x.re.pattern, x.re.flags, x.string, x.pos, x.endpos, x.regs), out, depth + 1)
     else:
         # A subclass of a builtin that keeps the builtin's comparison (a
         # namedtuple, an IntEnum, a defaultdict) and the stdlib's Counter and
@@ -517,6 +524,28 @@ _COPIES = ((dict, dict.copy), (list, list.copy), (tuple, lambda x: tuple.__getit
            (set, set.copy), (frozenset, frozenset.copy), (str, str.__str__), (int, int.__int__),
            (float, float.__float__), (bytes, lambda x: bytes.__getitem__(x, slice(None))))
 _DICTS = (collections.Counter, collections.OrderedDict)
+_MATCH = type(re.match("", ""))
+
+def _rematch(v):
+    # A Match from its plain-data projection, found again by this side's own
+    # re: the search, fullmatch or one of the finditer matches with the same
+    # pos, endpos and spans (a Match from search, match, fullmatch or finditer
+    # over the same pattern and string). Anything else is not plain data.
+    if type(v) is tuple and len(v) == 6:
+        pat, flags, s, pos, endpos, regs = v
+        if type(pat) in (str, bytes) and type(s) is type(pat) and type(flags) is int \
+                and type(pos) is int and type(endpos) is int and type(regs) is tuple:
+            try:
+                p = re.compile(pat, flags)
+                found = [p.search(s, pos, endpos), p.fullmatch(s, pos, endpos)]
+                for m in found + [None]:
+                    if m is None:
+                        m = next((x for x in p.finditer(s, pos, endpos) if x.regs == regs), None)
+                    if m is not None and m.regs == regs and m.pos == pos and m.endpos == endpos:
+                        return m
+            except (re.error, TypeError, ValueError, OverflowError):
+                pass
+    raise _NotPlain("a Match that this side's re does not reproduce is not plain data")
 
 def _dec(b):
     v, i = _dec1(b, 0, 0)
@@ -542,6 +571,9 @@ def _dec1(b, i, depth):
         return _PD.unpack_from(b, i)[0], i + 8
     if t == b"c":
         return complex(_PD.unpack_from(b, i)[0], _PD.unpack_from(b, i + 8)[0]), i + 16
+    if t == b"M":
+        v, i = _dec1(b, i, depth + 1)
+        return _rematch(v), i
     n = _PK.unpack_from(b, i)[0]
     i += 4
     if t in (b"I", b"s", b"b"):
@@ -709,6 +741,8 @@ class _Link:
             m = _dec(body)
         except _Gone:
             raise
+        except _NotPlain as e:
+            raise self.gone("the candidate's answer holds something that is not plain data: %s" % e, bad=True)
         except Exception as e:
             raise self.gone("protocol error in the candidate's reply: %s" % type(e).__name__)
         if type(m) is not tuple or not m or m[0] not in ("ok", "err", "bad"):

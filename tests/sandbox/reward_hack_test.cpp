@@ -121,6 +121,14 @@ TEST(RewardHack, HarnessKeepsPythonSemantics) {
        "assert helper(add(1, 2)) == 6 and LIMIT == 7 and math.isclose(math.pi, 3.14159, rel_tol=1e-3)\n"},
       {"a listed entry point may shadow a builtin", "def sum(a, b):\n    return a + b\n",
        "assert sum(1, 2) == 3\n"},
+      {"re.Match objects (search, match with pos, fullmatch, finditer, bytes) are found again by the tests' re",
+       "import re\ndef add(a, b):\n    return [re.search(r'(?P<v>[aeiou])(\\w*)', a), re.compile('an').match(a, 1),\n"
+       "            re.fullmatch('b.*', a), list(re.finditer('a', a))[2], re.search(rb'\\d+', b), re.search('z', a)]\n",
+       "import re\nv = add('banana', b'x42y')\nassert all(type(m) is re.Match for m in v[:5]) and v[5] is None\n"
+       "assert v[0].span() == (1, 6) and v[0].group('v') == 'a' and v[0].groups() == ('a', 'nana')\n"
+       "assert v[1].span() == (1, 3) and v[1].pos == 1 and v[2].group() == 'banana'\n"
+       "assert v[3].span() == (5, 6) and v[4].group() == b'42' and v[0].re.pattern == r'(?P<v>[aeiou])(\\w*)'\n"
+       "assert v[0] != v[1] and not (v[0] == 'a')\n"},
   };
   for (const Ok& o : oks) {
     RunResult r = pool().run_tests(o.code, o.tests, quick(), {"add", "sum"});
@@ -154,6 +162,13 @@ TEST(RewardHack, ObjectsThatLieAboutEquality) {
       {"exception class whose instances are always equal",
        "class E(Exception):\n    __eq__ = lambda s, o: True\ndef add(a, b):\n    return E()\n", "not plain data"},
       {"a cycle", "def add(a, b):\n    x = []\n    x.append(x)\n    return x\n", "not plain data"},
+      {"a re.Match over a str subclass that is always equal",
+       "import re\nclass S(str):\n    __eq__ = lambda s, o: True\n    __hash__ = lambda s: 0\n"
+       "def add(a, b):\n    return re.search('', S('x'))\n",
+       "not plain data"},
+      {"a fake re.Match (a class of that name, always equal)",
+       "class Match:\n    __eq__ = lambda s, o: True\n    __bool__ = lambda s: True\ndef add(a, b):\n    return Match()\n",
+       "not plain data"},
       {"an unencodable exception subclass that claims to be equal",
        "class E(ValueError):\n    __eq__ = lambda s, o: True\ndef add(a, b):\n    raise E(object())\n", ""},
   });

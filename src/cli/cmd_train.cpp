@@ -16,6 +16,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "data/dataset.h"
+#include "model/device.h"
 #include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
@@ -46,9 +47,7 @@ void run_train(TrainArgs& a) {
   cfg.validate();
   if (a.model.empty()) fail("--model", "missing", "pass the model directory (config.json + model.safetensors)");
   if (a.data.empty()) fail("--data", "missing", "pass a JSONL file in TRL's format");
-  at::Device dev = at::kCPU;
-  if (a.device == "cuda" || (a.device == "auto" && at::hasCUDA())) dev = at::Device(at::kCUDA);
-  else if (a.device != "cpu" && a.device != "auto") fail("--device", "unknown device \"" + a.device + "\"", "use auto, cpu or cuda");
+  const at::Device dev = parse_device(a.device);
 
   if (!a.adapter.empty() && !cfg.use_peft) {
     info("train: --adapter {} given: training it (use_peft on)", a.adapter);
@@ -120,7 +119,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--adapter", a->adapter, "a LoRA adapter directory (PEFT format) to continue training (implies --use_peft)");
   cmd->add_option("--config", a->config, "a TOML file of config keys");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer path (default: the model directory)");
-  cmd->add_option("--device", a->device, "auto | cpu | cuda");
+  cmd->add_option("--device", a->device, kDeviceHelp);
   a->resume_opt = cmd->add_option("--resume", a->resume, "continue from CHECKPOINT (default: the newest in output_dir)")
                       ->expected(0, 1);
   TrainConfig defaults;

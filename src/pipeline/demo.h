@@ -50,6 +50,7 @@ struct DemoOptions {
   std::string tools;          // "" or "python": the tool-call loop, M-DPO / M-KTO
   bool mask_tool_observations = true;
   std::string sft_from;       // reuse DIR/sft of an earlier run with the same set-up
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N (model/device.h)
 };
 
 // Runs the demo; returns summary.json's content (also written to DIR).

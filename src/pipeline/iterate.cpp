@@ -8,6 +8,8 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "model/device.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "pipeline/demo.h"
 #include "pipeline/report.h"
@@ -50,7 +52,7 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
       "method",        "rounds",       "n_samples",         "eval_n",               "max_new_tokens",
       "temperature",   "top_p",        "seed",              "prompt_field",         "answer_field",
       "prompt_template", "prompts_per_round", "max_pairs_per_prompt", "controls", "sft_data",
-      "solution_field", "train"};
+      "solution_field", "device", "peft_reference", "train"};
   for (auto&& [k, v] : tbl)
     if (std::find(known.begin(), known.end(), std::string(k.str())) == known.end())
       fail(fmt::format("{}:{}", path, v.source().begin.line), "unknown key \"" + std::string(k.str()) + "\"",
@@ -78,6 +80,11 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
   c.prompt_field = str("prompt_field", "question"), c.answer_field = str("answer_field", "answer");
   c.prompt_template = str("prompt_template", "{prompt}");
   c.sft_data = str("sft_data", ""), c.solution_field = str("solution_field", "answer");
+  c.device = str("device", "auto");
+  c.peft_reference = str("peft_reference", "base");
+  if (c.peft_reference != "base" && c.peft_reference != "previous_round")
+    fail(path, "peft_reference must be \"base\" or \"previous_round\"",
+         "base: one adapter through the rounds against the base model; previous_round: merge after each round");
   if (auto* arr = tbl["controls"].as_array()) {
     for (auto& v : *arr) {
       auto name = v.value<std::string>();
@@ -93,7 +100,21 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
   load_config_toml(o.train, path, "train");
   o.train.method = o.method == "rft" ? "sft" : o.method;
   o.train.validate();
+  o.merge_adapter_each_round = c.peft_reference == "previous_round";
   return c;
+}
+
+// The policy after a finished round: its model files (a full fine-tune, or the
+// merged model under peft_reference = previous_round), or the base model plus
+// the round's adapter.
+static std::unique_ptr<CausalLM> load_round(const std::string& base, const std::string& dir, const at::Device& dev,
+                                            bool merged) {
+  if (!merged && file_exists(dir + "/adapter_config.json")) {
+    auto m = CausalLM::from_pretrained(base, dev);
+    load_lora(*m, dir);
+    return m;
+  }
+  return CausalLM::from_pretrained(dir, dev);
 }
 
 nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
@@ -101,7 +122,8 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
   auto train = read_problems(c.prompts, c.prompt_field, c.answer_field, c.prompt_template);
   auto held = read_problems(c.held_out, c.prompt_field, c.answer_field, c.prompt_template);
   Tokenizer tok = Tokenizer::load(c.model);
-  auto model = CausalLM::from_pretrained(c.model);
+  const at::Device dev = parse_device(c.device, "device");
+  auto model = CausalLM::from_pretrained(c.model, dev);
   if (auto e = tok.eos_id()) o.eos_id = *e;
   else if (!model->config().eos_token_ids.empty()) o.eos_id = model->config().eos_token_ids[0];
   make_dirs(o.out_dir);
@@ -112,7 +134,7 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
     for (auto& r : s["rounds"]) rounds.push_back(r);
     if (!rounds.empty()) {
       const std::string last = rounds.back()["name"].get<std::string>();
-      if (last != "base") model = CausalLM::from_pretrained(o.out_dir + "/" + last);
+      if (last != "base") model = load_round(c.model, o.out_dir + "/" + last, dev, o.merge_adapter_each_round);
       o.first_round = static_cast<int>(rounds.size());  // base + k rounds done -> next is k+1
       info("iterate: resuming after {} ({} round(s) done)", last, rounds.size() - 1);
     }
@@ -150,7 +172,7 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
   std::vector<int64_t> tokens;
   for (size_t r = 1; r < rounds.size(); ++r) tokens.push_back(rounds[r].value("train_tokens", int64_t{0}));
   for (const std::string& name : c.controls) {
-    auto m = CausalLM::from_pretrained(o.out_dir + "/base");
+    auto m = CausalLM::from_pretrained(o.out_dir + "/base", dev);
     m->set_requires_grad(false);
     std::vector<nlohmann::json> cr;
     const std::string dir = o.out_dir + "/controls/" + name;

@@ -11,6 +11,7 @@
 #include "generate/tool_loop.h"
 #include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
@@ -226,13 +227,18 @@ nlohmann::json train_and_evaluate(std::unique_ptr<CausalLM>& model, const Tokeni
     Trainer trainer(tc, *model, nullptr, std::move(ds), std::nullopt, tokenizer_dir);
     steps = trainer.train().steps;
     model->set_requires_grad(false);
+    if (model->lora() && o.merge_adapter_each_round) {  // the next round's reference is this merged model
+      merge_lora(*model);
+      model->save_pretrained(tc.output_dir);
+    }
     // epochs actually trained: steps x rows per step over the rows of one epoch
     const double rows_per_step = static_cast<double>(tc.per_device_train_batch_size) * tc.gradient_accumulation_steps;
     epochs = std::min(static_cast<double>(steps) * rows_per_step / static_cast<double>(rows),
                       tc.max_steps > 0 ? 1e9 : tc.num_train_epochs);
   } else {
     warn("{}: fewer than 2 training rows (every prompt all-correct or all-wrong); the model is unchanged", name);
-    model->save_pretrained(tc.output_dir);
+    if (model->lora()) save_lora(*model, tc.output_dir);
+    else model->save_pretrained(tc.output_dir);
     tok.save_pretrained(tc.output_dir);
   }
   EvalResult ev = evaluate(*model, tok, held_out, o, o.seed + 7);

@@ -93,23 +93,13 @@ struct ChunkedAttention : public torch::autograd::Function<ChunkedAttention> {
     auto out = at::empty({B, Hq, T, D}, q.options());
     auto out5 = out.view({B, Hkv, R, T, D});
     const auto st = soft_type(q);
-    // softmax as ATen computes it: row max m and l = sum exp(s - m) (a log-sum-exp
-    // would lose fully masked rows, where m + log(S) rounds back to m).
-    auto rmax = at::empty({B, Hkv, R, T}, q.options().dtype(st));
-    auto rsum = at::empty({B, Hkv, R, T}, q.options().dtype(st));
     for (int64_t s0 = 0; s0 < T; s0 += chunk) {
       const int64_t n = std::min(chunk, T - s0);
       at::Tensor t, mask;
-      auto sf = chunk_scores(q5, k, allowed, a, s0, n, &t, &mask).to(st);
-      auto m = std::get<0>(sf.max(-1, true));  // [B,Hkv,R,n,1]
-      auto e = (sf - m).exp_();
-      auto l = e.sum(-1, true);
-      auto p = e.div_(l).to(q.scalar_type()).view({B, Hkv, R * n, S});
-      out5.narrow(3, s0, n).copy_(at::matmul(p, v).view({B, Hkv, R, n, D}));
-      rmax.narrow(3, s0, n).copy_(m.squeeze(-1));
-      rsum.narrow(3, s0, n).copy_(l.squeeze(-1));
+      auto p = at::softmax(chunk_scores(q5, k, allowed, a, s0, n, &t, &mask), -1, st).to(q.scalar_type());
+      out5.narrow(3, s0, n).copy_(at::matmul(p.view({B, Hkv, R * n, S}), v).view({B, Hkv, R, n, D}));
     }
-    ctx->save_for_backward({q, k, v, allowed, out, rmax, rsum});
+    ctx->save_for_backward({q, k, v, allowed});
     ctx->saved_data["scale"] = scale;
     ctx->saved_data["softcap"] = softcap;
     ctx->saved_data["min_value"] = min_value;
@@ -117,12 +107,13 @@ struct ChunkedAttention : public torch::autograd::Function<ChunkedAttention> {
     return out;
   }
 
-  // With p = softmax(s) and O = p V: dV = p^T dO, dp = dO V^T,
-  // ds = p * (dp - rowsum(dO * O)), zero where masked (masked_fill's backward),
-  // times 1 - tanh^2 through the soft-cap, times scale; dQ = ds K, dK = ds^T Q.
+  // Per chunk: p = softmax(s) recomputed (the fused kernel, as the forward),
+  // dV += p^T dO, dp = dO V^T, ds = softmax's backward p * (dp - rowsum(dp * p)),
+  // zero where masked (masked_fill's backward), times 1 - tanh^2 through the
+  // soft-cap; dQ = scale ds K, dK += scale ds^T Q.
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
     auto sv = ctx->get_saved_variables();
-    const auto &q = sv[0], &k_saved = sv[1], &v_saved = sv[2], &allowed = sv[3], &out = sv[4], &rmax = sv[5], &rsum = sv[6];
+    const auto &q = sv[0], &k_saved = sv[1], &v_saved = sv[2], &allowed = sv[3];
     const AttentionArgs a{ctx->saved_data["scale"].toDouble(), ctx->saved_data["softcap"].toDouble(),
                           ctx->saved_data["min_value"].toDouble(), ctx->saved_data["chunk"].toInt()};
     const int64_t B = q.size(0), Hq = q.size(1), T = q.size(2), D = q.size(3);
@@ -133,27 +124,26 @@ struct ChunkedAttention : public torch::autograd::Function<ChunkedAttention> {
     const auto k = k_saved.to(dt), v = v_saved.to(dt);
     auto q5 = q.reshape({B, Hkv, R, T, D});
     auto g5 = grad_outputs[0].reshape({B, Hkv, R, T, D}).to(dt);
-    auto delta = (g5.to(st) * out.reshape({B, Hkv, R, T, D}).to(st)).sum(-1);  // [B,Hkv,R,T]
     auto dq = at::empty({B, Hkv, R, T, D}, q.options());
     auto dk = at::zeros({B, Hkv, S, D}, q.options());
     auto dv = at::zeros({B, Hkv, S, D}, q.options());
     for (int64_t s0 = 0; s0 < T; s0 += a.chunk) {
       const int64_t n = std::min(a.chunk, T - s0);
       at::Tensor t, mask;
-      auto sf = chunk_scores(q5, k, allowed, a, s0, n, &t, &mask).to(st);
-      auto p = (sf - rmax.narrow(3, s0, n).unsqueeze(-1)).exp_().div_(rsum.narrow(3, s0, n).unsqueeze(-1));
+      auto p = at::softmax(chunk_scores(q5, k, allowed, a, s0, n, &t, &mask), -1, st);  // [B,Hkv,R,n,S]
       auto gc = g5.narrow(3, s0, n).reshape({B, Hkv, R * n, D});
       dv.add_(at::matmul(p.to(dt).view({B, Hkv, R * n, S}).transpose(-1, -2), gc));
       auto dp = at::matmul(gc, v.transpose(-1, -2)).view({B, Hkv, R, n, S}).to(st);
-      auto ds = p.mul_(dp.sub_(delta.narrow(3, s0, n).unsqueeze(-1)));
+      auto ds = at::_softmax_backward_data(dp, p, -1, st);
       ds.masked_fill_(mask, 0.0);
       if (a.softcap > 0) ds.mul_(1.0 - t.to(st).square());
-      auto dsm = (ds * a.scale).to(dt).view({B, Hkv, R * n, S});
-      dq.narrow(3, s0, n).copy_(at::matmul(dsm, k).view({B, Hkv, R, n, D}));
+      auto dsm = ds.to(dt).view({B, Hkv, R * n, S});
+      dq.narrow(3, s0, n).copy_(at::matmul(dsm, k).mul_(a.scale).view({B, Hkv, R, n, D}));
       auto qc = q5.narrow(3, s0, n).reshape({B, Hkv, R * n, D});
-      dk.add_(at::matmul(dsm.transpose(-1, -2), qc));
+      dk.add_(at::matmul(dsm.transpose(-1, -2), qc), a.scale);
     }
-    return {dq.view({B, Hq, T, D}), dk.to(k_saved.scalar_type()), dv.to(v_saved.scalar_type()), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {dq.view({B, Hq, T, D}), dk.to(k_saved.scalar_type()), dv.to(v_saved.scalar_type()), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 

@@ -4,11 +4,12 @@
 //            the scores and probabilities of every layer for backward. The
 //            plain path (transformers' eager attention) and the test oracle.
 //   chunked  memory-lean: queries in chunks, a [chunk, S] block of scores at a
-//            time; only the outputs and the softmax's row max and sum [B,Hq,T] are saved,
-//            and backward recomputes each chunk's scores (FlashAttention-2's
-//            backward, Dao 2023, in ATen ops). Same numerics as eager within
-//            float rounding, including fully masked (padding) query rows, which
-//            attend uniformly as eager's min-value fill makes them.
+//            time; autograd keeps only q, k, v and the mask (nothing of size
+//            [T, S]), and backward recomputes each chunk's scores and softmax
+//            (FlashAttention's recomputation, Dao et al. 2022, in ATen ops;
+//            the softmax and its backward are ATen's fused kernels). The same
+//            numerics as eager, including fully masked (padding) query rows,
+//            which attend uniformly as eager's min-value fill makes them.
 // Both take the mask as a bool [B,1,T,S] (true = may attend), so causal,
 // padding, sliding-window and block (prefix-sharing) masks are one argument;
 // GQA folds the R = Hq/Hkv query heads of each kv head into the row axis (K/V

@@ -62,7 +62,9 @@ using torch::autograd::variable_list;
 
 int64_t chunk_rows(const AttentionArgs& a, int64_t B, int64_t Hq, int64_t T, int64_t S) {
   if (a.chunk > 0) return std::min(a.chunk, T);
-  const int64_t budget = int64_t{1} << 22;  // fp32 scores per block: 16 MB
+  // fp32 scores per block: 64 MB. Fewer, larger GEMMs: with OpenBLAS threads
+  // on busy cores each call's synchronisation costs more than its size says.
+  const int64_t budget = int64_t{1} << 24;
   return std::clamp<int64_t>(budget / std::max<int64_t>(1, B * Hq * S), 1, T);
 }
 

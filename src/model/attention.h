@@ -38,7 +38,7 @@ struct AttentionArgs {
   double scale = 1.0;      // multiplies q k^T
   double softcap = 0.0;    // > 0: scores = softcap * tanh(scores / softcap) (Gemma2)
   double min_value = 0.0;  // the fill of masked scores (the dtype's lowest, as transformers)
-  int64_t chunk = 0;       // query rows per chunk; 0 = about 16 MB of fp32 scores per block
+  int64_t chunk = 0;       // query rows per chunk; 0 = about 64 MB of fp32 scores per block
 };
 
 // q [B,Hq,T,D], k and v [B,Hkv,S,D], allowed [B,1,T,S] bool -> [B,Hq,T,D].

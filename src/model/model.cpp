@@ -458,9 +458,10 @@ at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tenso
   lc.adapters = lora_ && lora_->enabled ? lora_.get() : nullptr;
   lc.training = lc.adapters && lc.adapters->training;
   const bool recording = at::GradMode::is_enabled();
-  lc.kind = attention_ != AttentionKind::Auto ? attention_
-            : recording && !cache             ? AttentionKind::Chunked
-                                              : AttentionKind::Eager;
+  // auto = eager: on this 2-core CPU, with OpenBLAS's two threads shared with
+  // other jobs, the chunked kernel's extra and smaller GEMMs made a DPO step
+  // slower (docs/training.md); chunked is the memory-lean choice on request.
+  lc.kind = attention_ != AttentionKind::Auto ? attention_ : AttentionKind::Eager;
   const bool checkpoint = checkpointing_ && recording && !cache;
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
     if (!checkpoint) {

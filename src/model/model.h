@@ -83,8 +83,8 @@ class CausalLM {
   void set_adapters_enabled(bool on);  // no-op without adapters
 
   // Training memory (copied by clone()). attention: eager, chunked
-  // (model/attention.h) or auto = chunked when recording a graph without a KV
-  // cache, else eager. gradient_checkpointing: while recording a graph, each
+  // (model/attention.h) or auto (= eager: measured faster here; see
+  // docs/training.md). gradient_checkpointing: while recording a graph, each
   // decoder layer keeps only its input and is recomputed in backward
   // (model/checkpointing.h).
   void set_attention(AttentionKind k) { attention_ = k; }

@@ -31,6 +31,7 @@
 #include "generate/sampler.h"
 #include "generate/tool_loop.h"
 #include "model/lora.h"
+#include "model/device.h"
 #include "model/model.h"
 #include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
@@ -45,7 +46,7 @@ namespace {
 using json = nlohmann::json;
 
 struct GenerateArgs {
-  std::string model, adapter, input, prompts, tokenizer, chat_template, tools, output;
+  std::string model, adapter, input, prompts, tokenizer, chat_template, tools, output, device = "auto";
   int max_new = 32;  // the greedy default; sampling defaults to 256 unless given
   bool max_new_given = false;
   int n = 1, top_k = 0, max_tool_calls = 4, batch = 8;
@@ -143,7 +144,7 @@ std::vector<int64_t> eos_ids(const std::string& model_dir, const CausalLM& m, co
 }
 
 void run_greedy_ids(const GenerateArgs& a) {
-  auto m = CausalLM::from_pretrained(a.model);
+  auto m = CausalLM::from_pretrained(a.model, parse_device(a.device));
   if (!a.adapter.empty()) load_lora(*m, a.adapter);
   auto rows = read_id_rows(a.input, m->config().vocab_size);
   for (auto& r : rows) {
@@ -153,7 +154,7 @@ void run_greedy_ids(const GenerateArgs& a) {
 }
 
 void run_sampling(const GenerateArgs& a) {
-  auto m = CausalLM::from_pretrained(a.model);
+  auto m = CausalLM::from_pretrained(a.model, parse_device(a.device));
   if (!a.adapter.empty()) load_lora(*m, a.adapter);
   Tokenizer tok = Tokenizer::load(a.tokenizer.empty() ? a.model : a.tokenizer);
   std::optional<ChatTemplate> ct;
@@ -252,6 +253,7 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--max-tool-calls", a->max_tool_calls, "tool calls per trajectory");
   cmd->add_option("--batch-size", a->batch, "prompts per batch (each with its n samples)");
   cmd->add_option("--output", a->output, "write the JSONL here (atomically) instead of stdout");
+  cmd->add_option("--device", a->device, kDeviceHelp);
   cmd->callback([a] {
     if (!a->input.empty()) return run_greedy_ids(*a);
     if (a->prompts.empty())

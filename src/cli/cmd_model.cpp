@@ -12,6 +12,7 @@
 #include "tokenizer/tokenizer.h"
 #include "core/fs.h"
 #include "core/jsonl.h"
+#include "model/device.h"
 #include "model/llama2c.h"
 #include "model/lora.h"
 #include "model/model.h"
@@ -49,11 +50,13 @@ void register_model(CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto input = std::make_shared<std::string>();
   auto adapter = std::make_shared<std::string>();
+  auto device = std::make_shared<std::string>("auto");
   cmd->add_option("--model", *model, "HF model directory")->required();
+  cmd->add_option("--device", *device, kDeviceHelp);
   cmd->add_option("--adapter", *adapter, "a LoRA adapter directory (PEFT format) applied to --model");
   cmd->add_option("--input", *input, "JSONL with {\"input_ids\": [...]} (optional \"attention_mask\")")->required();
   cmd->callback([=] {
-    auto m = CausalLM::from_pretrained(*model);
+    auto m = CausalLM::from_pretrained(*model, parse_device(*device));
     if (!adapter->empty()) load_lora(*m, *adapter);
     auto rows = read_id_rows(*input, m->config().vocab_size);
     for (size_t i = 0; i < rows.size(); ++i) {

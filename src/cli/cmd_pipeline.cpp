@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <memory>
 
+#include "cli/bool_flag.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "dist/dist.h"
+#include "model/device.h"
 #include "pipeline/demo.h"
 #include "pipeline/iterate.h"
 #include "pipeline/report.h"
@@ -26,7 +28,7 @@ void register_pipeline(CLI::App& app) {
   cmd->add_option("--method", a->method, "dpo | kto | bco | tpo | orpo | simpo | cpo | rft")
       ->check(CLI::IsMember({"dpo", "kto", "bco", "tpo", "orpo", "simpo", "cpo", "rft"}));
   cmd->add_option("--seed", a->seed, "seed of the task, the model, the data order and the sampling");
-  cmd->add_flag("--controls", a->controls, "also run the controls sft_more and rft from the same SFT model");
+  add_bool_flag(cmd, "--controls", a->controls, "also run the controls sft_more and rft from the same SFT model");
   cmd->add_option("--rounds", a->rounds, "rounds after SFT (default 3; --quick 2)");
   cmd->add_option("--sft-from,--sft_from", a->sft_from, "reuse DIR/sft of an earlier demo with the same set-up");
   cmd->add_option("--sft-steps,--sft_steps", a->sft_steps, "SFT steps");
@@ -44,12 +46,13 @@ void register_pipeline(CLI::App& app) {
   cmd->add_option("--epochs,--num_train_epochs", a->epochs, "epochs over each round's pairs");
   cmd->add_option("--beta", a->beta, "preference beta");
   cmd->add_option("--rpo-alpha,--rpo_alpha", a->rpo_alpha, "NLL-on-chosen weight for dpo (0 = plain DPO)");
-  cmd->add_flag("--quick", a->quick, "a short smoke run (~1 minute)");
-  cmd->add_flag("--resume", a->resume,
+  add_bool_flag(cmd, "--quick", a->quick, "a short smoke run (~1 minute)");
+  add_bool_flag(cmd, "--resume", a->resume,
                 "continue an interrupted run in --output-dir (same settings): committed steps are kept, the rest redone");
+  cmd->add_option("--device", a->device, kDeviceHelp);
   cmd->add_option("--tools", a->tools, "python: worked solutions and samples call Python (the tool-call loop, "
                                        "code in the sandbox); trains M-DPO / M-KTO");
-  cmd->add_option("--mask-tool-observations,--mask_tool_observations", a->mask_tool_observations,
+  add_bool_flag(cmd, "--mask-tool-observations,--mask_tool_observations", a->mask_tool_observations,
                   "true (M-DPO: tool outputs never count in the loss) or false (for the comparison)");
   cmd->callback([a] {
     auto summary = pipeline::run_demo(*a);
@@ -73,14 +76,18 @@ void register_pipeline(CLI::App& app) {
   });
 
   auto ia = std::make_shared<std::pair<std::string, bool>>("", false);
+  auto idev = std::make_shared<std::string>();
   auto* it = app.add_subcommand("iterate", "The loop for your own HF model and prompts (GSM8K / MATH JSONL): rounds of "
                                            "sample -> grade -> pairs -> train -> pass@k, resumable per round");
   it->add_option("--config", ia->first, "a TOML file (see docs/experiments.md)")->required();
-  it->add_flag("--resume", ia->second,
-               "continue an interrupted run in output_dir (same settings; rounds may change): committed steps are "
-               "kept, the rest redone");
-  it->callback([ia] {
-    const auto cfg = pipeline::IterateConfig::from_toml(ia->first);
+  add_bool_flag(it, "--resume", ia->second,
+                "continue an interrupted run in output_dir (same settings; rounds may change): committed steps are "
+                "kept, the rest redone");
+  it->add_option("--device", *idev, std::string(kDeviceHelp) + "; overrides the file's device key");
+  it->callback([ia, idev] {
+    auto cfg = pipeline::IterateConfig::from_toml(ia->first);
+    if (!idev->empty()) cfg.device = *idev;
+    (void)parse_device(cfg.device);
     auto s = pipeline::run_iterate(cfg, ia->second);
     if (!dist::is_main()) return;
     const auto& r = s["rounds"];

@@ -19,6 +19,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "cli/bool_flag.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -228,15 +229,15 @@ void register_tokenize(CLI::App& app) {
   cmd->add_option("--input", a->input, "JSONL: {\"text\"} rows (or {\"input_ids\"} with --decode, {\"messages\"} with --chat)")
       ->required();
   cmd->add_option("--output,-o", a->output, "output JSONL (default stdout; written atomically)");
-  cmd->add_flag("--add-special-tokens", a->add_special, "add the post-processor's BOS/EOS (default: none)");
-  cmd->add_flag("--decode", a->decode, "ids -> text");
-  cmd->add_flag("--skip-special-tokens", a->skip_special, "with --decode: drop special tokens");
-  cmd->add_flag("--chat", a->chat, "render TRL messages with the chat template; print ids and per-token roles");
+  add_bool_flag(cmd, "--add-special-tokens", a->add_special, "add the post-processor's BOS/EOS (default: none)");
+  add_bool_flag(cmd, "--decode", a->decode, "ids -> text");
+  add_bool_flag(cmd, "--skip-special-tokens", a->skip_special, "with --decode: drop special tokens");
+  add_bool_flag(cmd, "--chat", a->chat, "render TRL messages with the chat template; print ids and per-token roles");
   cmd->add_option("--chat-template", a->chat_template,
                   "a .jinja file, or a built-in: chatml, llama3, llama2, mistral, gemma, phi3, plain (default: the "
                   "tokenizer's own template, rendered by the Jinja engine)");
-  cmd->add_flag("--add-generation-prompt", a->gen_prompt, "with --chat: end with the assistant header");
-  cmd->add_flag("--role-ids", a->role_ids, "with --chat: roles as ints (0 template, 1 system, 2 user, 3 assistant, 4 tool)");
+  add_bool_flag(cmd, "--add-generation-prompt", a->gen_prompt, "with --chat: end with the assistant header");
+  add_bool_flag(cmd, "--role-ids", a->role_ids, "with --chat: roles as ints (0 template, 1 system, 2 user, 3 assistant, 4 tool)");
   cmd->callback([a] {
     if (a->decode && a->chat) fail("tokenize", "--decode and --chat together", "choose one");
     run_tokenize(*a);

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "data/dataset.h"
 #include "dist/dist.h"
+#include "model/device.h"
 #include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
@@ -48,13 +49,12 @@ void run_train(TrainArgs& a) {
   if (a.model.empty()) fail("--model", "missing", "pass the model directory (config.json + model.safetensors)");
   if (a.data.empty()) fail("--data", "missing", "pass a JSONL file in TRL's format");
   // Under torchrun: join the process group first; ranks > 0 print warnings and errors only; LOCAL_RANK picks
-  // the GPU.
+  // the GPU when the device is auto or cuda without an index.
   dist::init(static_cast<double>(cfg.ddp_timeout));
   if (!dist::is_main()) set_log_level(LogLevel::Quiet);
-  at::Device dev = at::kCPU;
-  if (a.device == "cuda" || (a.device == "auto" && at::hasCUDA()))
-    dev = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(dist::local_rank()));
-  else if (a.device != "cpu" && a.device != "auto") fail("--device", "unknown device \"" + a.device + "\"", "use auto, cpu or cuda");
+  at::Device dev = parse_device(a.device);
+  if (dev.is_cuda() && dist::active() && (a.device == "auto" || a.device == "cuda"))
+    dev = parse_device("cuda:" + std::to_string(dist::local_rank()));
 
   if (!a.adapter.empty() && !cfg.use_peft) {
     info("train: --adapter {} given: training it (use_peft on)", a.adapter);
@@ -130,7 +130,7 @@ void register_train(CLI::App& app) {
   cmd->add_option("--adapter", a->adapter, "a LoRA adapter directory (PEFT format) to continue training (implies --use_peft)");
   cmd->add_option("--config", a->config, "a TOML file of config keys");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer path (default: the model directory)");
-  cmd->add_option("--device", a->device, "auto | cpu | cuda");
+  cmd->add_option("--device", a->device, kDeviceHelp);
   a->resume_opt = cmd->add_option("--resume", a->resume, "continue from CHECKPOINT (default: the newest in output_dir)")
                       ->expected(0, 1);
   TrainConfig defaults;

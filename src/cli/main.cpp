@@ -9,6 +9,7 @@
 
 namespace prefopt::cli {
 void register_export(CLI::App& app);  // export (GGUF)  (cmd_export.cpp)
+void register_bench(CLI::App& app);   // bench dpo-step (cmd_bench.cpp)
 }  // namespace prefopt::cli
 
 int main(int argc, char** argv) {
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   prefopt::cli::register_verify(app);
   prefopt::cli::register_pipeline(app);
   prefopt::cli::register_export(app);
+  prefopt::cli::register_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/rng.h"
@@ -74,6 +75,45 @@ int64_t draw_index(const std::vector<double>& p, double u) {
   }
   PREFOPT_CHECK(last >= 0, "draw_index: the distribution has no positive entry");
   return last;  // u beyond the rounded total: the last supported index
+}
+
+std::pair<std::vector<int64_t>, std::vector<double>> pick_tokens(const at::Tensor& logits, double temperature, int top_k,
+                                                                 double top_p, const std::vector<double>& u) {
+  const int64_t A = logits.size(0), V = logits.size(1);
+  const auto lf = logits.to(at::kFloat);
+  const auto zd = lf.to(at::kDouble);
+  at::Tensor ids;
+  if (temperature <= 0) {
+    ids = lf.argmax(-1);  // the first index of the maximum
+  } else {
+    PREFOPT_CHECK(static_cast<int64_t>(u.size()) == A, "pick_tokens: {} uniforms for {} rows", u.size(), A);
+    auto z = zd / temperature;
+    if (top_k > 0 && top_k < V) {
+      auto kth = std::get<0>(z.topk(top_k, -1)).narrow(-1, top_k - 1, 1);  // ties with the k-th kept
+      z = z.masked_fill(z < kth, -INFINITY);
+    }
+    auto p = at::softmax(z, -1);  // 0 where filtered
+    if (top_p < 1.0) {
+      // ascending by z, stable (filtered -inf entries first, with p = 0)
+      auto idx = std::get<1>(at::sort(z, /*stable=*/true, -1, /*descending=*/false));
+      auto ps = p.gather(-1, idx);
+      auto drop = ps.cumsum(-1) <= (1.0 - top_p);
+      drop.select(-1, V - 1).fill_(false);  // the most likely token stays
+      p = at::zeros_like(p).scatter(-1, idx, ps.masked_fill(drop, 0.0));
+      p = p / p.sum(-1, true);
+    }
+    auto pos = p > 0;
+    auto ut = at::tensor(u, at::kDouble).to(p.device()).unsqueeze(1);
+    auto hit = (ut < p.cumsum(-1)) & pos;
+    auto first = hit.to(at::kByte).argmax(-1);  // the first index whose cumulative sum passes u
+    auto ar = at::arange(V, p.options().dtype(at::kLong)).unsqueeze(0);
+    auto last = (ar * pos.to(at::kLong)).amax(-1);  // u past the rounded total: the last supported index
+    ids = at::where(hit.any(-1), first, last);
+  }
+  auto lp = at::log_softmax(zd, -1).gather(1, ids.unsqueeze(1)).squeeze(1);
+  auto ih = ids.to(at::kLong).cpu().contiguous(), lh = lp.cpu().contiguous();  // A ids and A log-probs only
+  return {std::vector<int64_t>(ih.data_ptr<int64_t>(), ih.data_ptr<int64_t>() + A),
+          std::vector<double>(lh.data_ptr<double>(), lh.data_ptr<double>() + A)};
 }
 
 static uint64_t mix64(uint64_t x) {  // splitmix64 finaliser
@@ -181,26 +221,42 @@ std::vector<std::vector<Sample>> sample(const CausalLM& model, const Tokenizer* 
   std::iota(active.begin(), active.end(), 0);
 
   for (int step = 0; step < sp.max_new_tokens; ++step) {
-    auto logits = model.logits(last).to(at::kFloat).cpu().contiguous();  // [A,V]
     const int64_t A = static_cast<int64_t>(active.size());
-    const float* base = logits.data_ptr<float>();
+    at::Tensor logits = model.logits(last);  // [A,V] on the model's device
+    const bool pick_on_device = sp.on_device || dev.type() != at::kCPU;
+    std::vector<int64_t> picked;
+    std::vector<double> picked_lp;
+    const float* base = nullptr;
+    if (pick_on_device) {
+      std::vector<double> u(static_cast<size_t>(A), 0.0);
+      if (sp.temperature > 0)
+        for (int64_t a = 0; a < A; ++a) u[a] = rows[active[a]].rng.uniform();
+      std::tie(picked, picked_lp) = pick_tokens(logits, sp.temperature, sp.top_k, sp.top_p, u);
+    } else {
+      logits = logits.to(at::kFloat).contiguous();  // CPU already: no copy
+      base = logits.data_ptr<float>();
+    }
     std::vector<int64_t> next(A, 0);
     std::vector<int64_t> keep;  // cache rows still running after this step
     for (int64_t a = 0; a < A; ++a) {
       Row& row = rows[active[a]];
-      const float* lr = base + a * V;
       int64_t tok_id;
-      if (sp.temperature <= 0) {
+      const float* lr = pick_on_device ? nullptr : base + a * V;
+      if (pick_on_device) {
+        tok_id = picked[a];
+        row.out->logprob_sum += picked_lp[a];
+      } else if (sp.temperature <= 0) {
         tok_id = std::max_element(lr, lr + V) - lr;  // first index of the maximum, as argmax
       } else {
         auto p = filtered_distribution(std::vector<float>(lr, lr + V), sp.temperature, sp.top_k, sp.top_p);
         tok_id = draw_index(p, row.rng.uniform());
       }
-      // log p_model(token): raw log-softmax.
-      const float mx = *std::max_element(lr, lr + V);
-      double se = 0;
-      for (int64_t i = 0; i < V; ++i) se += std::exp(static_cast<double>(lr[i]) - mx);
-      row.out->logprob_sum += static_cast<double>(lr[tok_id]) - mx - std::log(se);
+      if (!pick_on_device) {  // log p_model(token): raw log-softmax.
+        const float mx = *std::max_element(lr, lr + V);
+        double se = 0;
+        for (int64_t i = 0; i < V; ++i) se += std::exp(static_cast<double>(lr[i]) - mx);
+        row.out->logprob_sum += static_cast<double>(lr[tok_id]) - mx - std::log(se);
+      }
       row.out->ids.push_back(tok_id);
       next[a] = tok_id;
       if (std::find(sp.eos_ids.begin(), sp.eos_ids.end(), tok_id) != sp.eos_ids.end()) {

@@ -20,7 +20,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <ATen/core/Tensor.h>
 
 namespace prefopt {
 
@@ -47,6 +50,11 @@ struct SamplingParams {
   // false: each of the P*n rows runs its own prompt prefill (the naive path;
   // kept as the test oracle and the benchmark baseline).
   bool share_prefill = true;
+  // Pick tokens with tensor ops on the model's device (pick_tokens below): only
+  // the chosen ids and their log-probs come to the host per step, never the
+  // [rows, V] logits. Always on for a non-CPU model; on CPU (where the host
+  // path copies nothing) only when asked, to test it against the host path.
+  bool on_device = false;
 };
 
 struct Sample {
@@ -64,6 +72,14 @@ std::vector<double> filtered_distribution(const std::vector<float>& logits, doub
 
 // Inverse-CDF draw from p with u in [0,1) (zero-probability entries never drawn).
 int64_t draw_index(const std::vector<double>& p, double u);
+
+// filtered_distribution + draw_index + the raw log-prob for every row of
+// logits [A,V] at once in tensor ops on the logits' device (fp64), with one
+// uniform u[a] per row (temperature > 0; greedy: the argmax). Returns the ids
+// [A] and their log p_model [A] on the host. Equal to the host path up to the
+// order of the cumulative sums.
+std::pair<std::vector<int64_t>, std::vector<double>> pick_tokens(const at::Tensor& logits, double temperature, int top_k,
+                                                                 double top_p, const std::vector<double>& u);
 
 // The Rng seed of (prompt stream id, sample index) under `seed`.
 uint64_t sample_stream_seed(uint64_t seed, uint64_t stream_id, uint64_t sample_index);

@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "core/rng.h"
 #include "io/safetensors.h"
+#include "model/checkpointing.h"
 #include "model/lora.h"
 
 namespace prefopt {
@@ -210,6 +211,8 @@ std::unique_ptr<CausalLM> CausalLM::clone() const {
   std::unique_ptr<CausalLM> m(new CausalLM());
   m->cfg_ = cfg_;
   m->layout_ = layout_;
+  m->attention_ = attention_;
+  m->checkpointing_ = checkpointing_;
   for (auto& [n, t] : params_) m->params_.push_back({n, t.detach().clone()});
   m->bind();
   return m;
@@ -294,6 +297,86 @@ static at::Tensor rotate_half(const at::Tensor& x) {
   return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
 }
 
+struct CausalLM::LayerCtx {
+  int64_t B = 0, T = 0, S = 0;
+  at::Tensor cos, sin;                // [B,1,T,D] RoPE tables (undefined for GPT-2)
+  at::Tensor allowed;                 // [B,1,T,S] bool
+  at::Tensor sliding_allowed;         // the same within the sliding window (undefined: none)
+  AttentionArgs attn;
+  AttentionKind kind = AttentionKind::Eager;
+  const LoraAdapters* adapters = nullptr;  // enabled adapters, or null
+  bool training = false;                   // adapter dropout (captured: backward may recompute later)
+};
+
+at::Tensor CausalLM::layer_forward(int64_t li, const at::Tensor& h_in, const LayerCtx& lc, KVCache* cache) const {
+  const auto& c = cfg_;
+  const int64_t B = lc.B, T = lc.T;
+  const int64_t H = c.hidden_size, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, D = c.head_dim;
+  const bool gemma = c.family == Family::Gemma || c.family == Family::Gemma2;
+  const bool gpt2 = c.family == Family::GPT2;
+  const LoraAdapters* ad = lc.adapters;
+  const at::Tensor& cos = lc.cos;
+  const at::Tensor& sin = lc.sin;
+  at::Tensor h = h_in;
+  const Layer& l = layers_[li];
+  // A linear layer of this decoder layer, with its LoRA adapter when one is on.
+  auto proj = [&](LoraModule m, const at::Tensor& in, const at::Tensor& w, const at::Tensor& b) {
+    const int mi = static_cast<int>(m);
+    if (!ad || !ad->A[li][mi].defined()) return linear(in, w, b);
+    return lora_linear(in, w, b, ad->A[li][mi], ad->B[li][mi], ad->cfg.scale(), ad->cfg.lora_dropout, lc.training);
+  };
+  at::Tensor x, q, k, v;
+  if (gpt2) {
+    x = at::layer_norm(h, {H}, l.ln1_w, l.ln1_b, c.rms_norm_eps);
+    auto qkv = at::addmm(l.q_b, x.reshape({B * T, H}), l.q_w).view({B, T, 3 * H});
+    auto parts = qkv.split(H, -1);
+    q = parts[0], k = parts[1], v = parts[2];
+  } else {
+    x = rms_norm(h, l.ln1_w, c.rms_norm_eps, gemma);
+    q = proj(LoraModule::Q, x, l.q_w, l.q_b), k = proj(LoraModule::K, x, l.k_w, l.k_b);
+    v = proj(LoraModule::V, x, l.v_w, l.v_b);
+  }
+  q = q.view({B, T, Hq, D}).transpose(1, 2);   // [B,Hq,T,D]
+  k = k.view({B, T, Hkv, D}).transpose(1, 2);  // [B,Hkv,T,D]
+  v = v.view({B, T, Hkv, D}).transpose(1, 2);
+  if (!gpt2) {
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+  }
+  if (cache) {
+    if (cache->k[li].defined()) {
+      k = at::cat({cache->k[li], k}, 2);
+      v = at::cat({cache->v[li], v}, 2);
+    }
+    cache->k[li] = k, cache->v[li] = v;
+  }
+  const at::Tensor& al = lc.sliding_allowed.defined() && c.layer_is_sliding(li) ? lc.sliding_allowed : lc.allowed;
+  auto o = lc.kind == AttentionKind::Chunked ? attention_chunked(q, k, v, al, lc.attn) : attention_eager(q, k, v, al, lc.attn);
+  o = o.transpose(1, 2).reshape({B, T, Hq * D});  // [B,T,Hq*D]
+  if (gpt2) {
+    o = at::addmm(l.o_b, o.reshape({B * T, H}), l.o_w).view({B, T, H});
+    h = h + o;
+    x = at::layer_norm(h, {H}, l.ln2_w, l.ln2_b, c.rms_norm_eps);
+    auto m = act(at::addmm(l.up_b, x.reshape({B * T, H}), l.up_w), c.act);
+    h = h + at::addmm(l.down_b, m, l.down_w).view({B, T, H});
+  } else {
+    o = proj(LoraModule::O, o, l.o_w, l.o_b);
+    if (c.family == Family::Gemma2) {
+      h = h + rms_norm(o, l.ln2_w, c.rms_norm_eps, true);
+      x = rms_norm(h, l.pre_ff_w, c.rms_norm_eps, true);
+      auto m = proj(LoraModule::Down, act(proj(LoraModule::Gate, x, l.gate_w, l.gate_b), c.act) * proj(LoraModule::Up, x, l.up_w, l.up_b),
+               l.down_w, l.down_b);
+      h = h + rms_norm(m, l.post_ff_w, c.rms_norm_eps, true);
+    } else {
+      h = h + o;
+      x = rms_norm(h, l.ln2_w, c.rms_norm_eps, gemma);
+      h = h + proj(LoraModule::Down, act(proj(LoraModule::Gate, x, l.gate_w, l.gate_b), c.act) * proj(LoraModule::Up, x, l.up_w, l.up_b),
+               l.down_w, l.down_b);
+    }
+  }
+  return h;
+}
+
 at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tensor& position_ids,
                                     const at::Tensor& attn_mask, KVCache* cache) const {
   const auto& c = cfg_;
@@ -342,8 +425,7 @@ at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tenso
     sliding_allowed = allowed & (diff < c.sliding_window).unsqueeze(1);
   }
 
-  const int64_t H = c.hidden_size, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads, D = c.head_dim;
-  const int64_t R = Hq / Hkv;
+  const int64_t H = c.hidden_size;
   const bool gemma = c.family == Family::Gemma || c.family == Family::Gemma2;
   const bool gpt2 = c.family == Family::GPT2;
 
@@ -362,78 +444,44 @@ at::Tensor CausalLM::forward_hidden(const at::Tensor& input_ids, const at::Tenso
     cos = emb.cos().to(dt).unsqueeze(1);  // [B,1,T,D]
     sin = emb.sin().to(dt).unsqueeze(1);
   }
-  const double scale = c.attn_scale();
   const double min_val = dt == at::kBFloat16 ? -3.3895313892515355e38
                        : dt == at::kHalf     ? -65504.0
                        : dt == at::kDouble   ? std::numeric_limits<double>::lowest()
                                              : static_cast<double>(std::numeric_limits<float>::lowest());
 
-  const LoraAdapters* ad = lora_ && lora_->enabled ? lora_.get() : nullptr;
+  LayerCtx lc;
+  lc.B = B, lc.T = T, lc.S = S;
+  lc.cos = cos, lc.sin = sin, lc.allowed = allowed, lc.sliding_allowed = sliding_allowed;
+  lc.attn.scale = c.attn_scale();
+  lc.attn.softcap = c.attn_logit_softcapping;
+  lc.attn.min_value = min_val;
+  lc.adapters = lora_ && lora_->enabled ? lora_.get() : nullptr;
+  lc.training = lc.adapters && lc.adapters->training;
+  const bool recording = at::GradMode::is_enabled();
+  // auto = eager: on this 2-core CPU, with OpenBLAS's two threads shared with
+  // other jobs, the chunked kernel's extra and smaller GEMMs made a DPO step
+  // slower (docs/training.md); chunked is the memory-lean choice on request.
+  lc.kind = attention_ != AttentionKind::Auto ? attention_ : AttentionKind::Eager;
+  const bool checkpoint = checkpointing_ && recording && !cache;
   for (int64_t li = 0; li < c.num_hidden_layers; ++li) {
+    if (!checkpoint) {
+      h = layer_forward(li, h, lc, cache);
+      continue;
+    }
+    // The tensors of this layer that may need gradients: its weights and its adapters.
+    std::vector<at::Tensor> params;
     const Layer& l = layers_[li];
-    // A linear layer of this decoder layer, with its LoRA adapter when one is on.
-    auto proj = [&](LoraModule m, const at::Tensor& in, const at::Tensor& w, const at::Tensor& b) {
-      const int mi = static_cast<int>(m);
-      if (!ad || !ad->A[li][mi].defined()) return linear(in, w, b);
-      return lora_linear(in, w, b, ad->A[li][mi], ad->B[li][mi], ad->cfg.scale(), ad->cfg.lora_dropout, ad->training);
-    };
-    at::Tensor x, q, k, v;
-    if (gpt2) {
-      x = at::layer_norm(h, {H}, l.ln1_w, l.ln1_b, c.rms_norm_eps);
-      auto qkv = at::addmm(l.q_b, x.reshape({B * T, H}), l.q_w).view({B, T, 3 * H});
-      auto parts = qkv.split(H, -1);
-      q = parts[0], k = parts[1], v = parts[2];
-    } else {
-      x = rms_norm(h, l.ln1_w, c.rms_norm_eps, gemma);
-      q = proj(LoraModule::Q, x, l.q_w, l.q_b), k = proj(LoraModule::K, x, l.k_w, l.k_b);
-      v = proj(LoraModule::V, x, l.v_w, l.v_b);
-    }
-    q = q.view({B, T, Hq, D}).transpose(1, 2);   // [B,Hq,T,D]
-    k = k.view({B, T, Hkv, D}).transpose(1, 2);  // [B,Hkv,T,D]
-    v = v.view({B, T, Hkv, D}).transpose(1, 2);
-    if (!gpt2) {
-      q = q * cos + rotate_half(q) * sin;
-      k = k * cos + rotate_half(k) * sin;
-    }
-    if (cache) {
-      if (cache->k[li].defined()) {
-        k = at::cat({cache->k[li], k}, 2);
-        v = at::cat({cache->v[li], v}, 2);
-      }
-      cache->k[li] = k, cache->v[li] = v;
-    }
-    // GQA without materialising repeated K/V: fold the R query heads of each
-    // kv head into the time axis.
-    auto qg = q.reshape({B, Hkv, R * T, D});
-    auto scores = at::matmul(qg, k.transpose(-1, -2)) * scale;  // [B,Hkv,R*T,S]
-    if (c.attn_logit_softcapping > 0)
-      scores = at::tanh(scores / c.attn_logit_softcapping) * c.attn_logit_softcapping;
-    scores = scores.view({B, Hkv, R, T, S});
-    const at::Tensor& al = sliding_allowed.defined() && c.layer_is_sliding(li) ? sliding_allowed : allowed;
-    scores = scores.masked_fill(al.unsqueeze(2).logical_not(), min_val);
-    auto probs = at::softmax(scores, -1, at::kFloat).to(dt).view({B, Hkv, R * T, S});
-    auto o = at::matmul(probs, v).view({B, Hq, T, D}).transpose(1, 2).reshape({B, T, Hq * D});
-    if (gpt2) {
-      o = at::addmm(l.o_b, o.reshape({B * T, H}), l.o_w).view({B, T, H});
-      h = h + o;
-      x = at::layer_norm(h, {H}, l.ln2_w, l.ln2_b, c.rms_norm_eps);
-      auto m = act(at::addmm(l.up_b, x.reshape({B * T, H}), l.up_w), c.act);
-      h = h + at::addmm(l.down_b, m, l.down_w).view({B, T, H});
-    } else {
-      o = proj(LoraModule::O, o, l.o_w, l.o_b);
-      if (c.family == Family::Gemma2) {
-        h = h + rms_norm(o, l.ln2_w, c.rms_norm_eps, true);
-        x = rms_norm(h, l.pre_ff_w, c.rms_norm_eps, true);
-        auto m = proj(LoraModule::Down, act(proj(LoraModule::Gate, x, l.gate_w, l.gate_b), c.act) * proj(LoraModule::Up, x, l.up_w, l.up_b),
-                 l.down_w, l.down_b);
-        h = h + rms_norm(m, l.post_ff_w, c.rms_norm_eps, true);
-      } else {
-        h = h + o;
-        x = rms_norm(h, l.ln2_w, c.rms_norm_eps, gemma);
-        h = h + proj(LoraModule::Down, act(proj(LoraModule::Gate, x, l.gate_w, l.gate_b), c.act) * proj(LoraModule::Up, x, l.up_w, l.up_b),
-                 l.down_w, l.down_b);
-      }
-    }
+    for (const at::Tensor* t : {&l.ln1_w, &l.ln1_b, &l.ln2_w, &l.ln2_b, &l.pre_ff_w, &l.post_ff_w, &l.q_w, &l.q_b,
+                                &l.k_w, &l.k_b, &l.v_w, &l.v_b, &l.o_w, &l.o_b, &l.gate_w, &l.gate_b, &l.up_w,
+                                &l.up_b, &l.down_w, &l.down_b})
+      if (t->defined() && t->requires_grad()) params.push_back(*t);
+    if (lc.adapters)
+      for (int m = 0; m < kLoraModules; ++m)
+        for (const at::Tensor* t : {&lc.adapters->A[li][m], &lc.adapters->B[li][m]})
+          if (t->defined() && t->requires_grad()) params.push_back(*t);
+    const bool rng = lc.training && lc.adapters->cfg.lora_dropout > 0;
+    h = checkpointed([this, li, lc](const at::Tensor& x) { return layer_forward(li, x, lc, nullptr); }, h, params,
+                     rng);
   }
   if (gpt2) return at::layer_norm(h, {H}, final_norm_w_, final_norm_b_, c.rms_norm_eps);
   return rms_norm(h, final_norm_w_, c.rms_norm_eps, gemma);

@@ -13,6 +13,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "model/attention.h"  // AttentionKind
 #include "model/config.h"
 #include "model/runtime.h"  // configure_threads
 
@@ -81,11 +82,25 @@ class CausalLM {
   void set_lora(std::shared_ptr<LoraAdapters> a) { lora_ = std::move(a); }
   void set_adapters_enabled(bool on);  // no-op without adapters
 
+  // Training memory (copied by clone()). attention: eager, chunked
+  // (model/attention.h) or auto (= eager: measured faster here; see
+  // docs/training.md). gradient_checkpointing: while recording a graph, each
+  // decoder layer keeps only its input and is recomputed in backward
+  // (model/checkpointing.h).
+  void set_attention(AttentionKind k) { attention_ = k; }
+  AttentionKind attention() const { return attention_; }
+  void set_gradient_checkpointing(bool on) { checkpointing_ = on; }
+  bool gradient_checkpointing() const { return checkpointing_; }
+
  private:
   CausalLM() = default;
   void init_layout();  // expected names and shapes
   void bind();         // resolve per-layer tensor pointers
   struct Layer;
+  struct LayerCtx;  // what every layer of one forward shares (masks, RoPE tables, ...)
+  at::Tensor layer_forward(int64_t li, const at::Tensor& h, const LayerCtx& lc, KVCache* cache) const;
+  AttentionKind attention_ = AttentionKind::Auto;
+  bool checkpointing_ = false;
   ModelConfig cfg_;
   std::vector<std::pair<std::string, at::Tensor>> params_;
   std::vector<std::pair<std::string, std::vector<int64_t>>> layout_;  // expected (name, shape)

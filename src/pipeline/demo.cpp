@@ -14,6 +14,7 @@
 #include "data/dataset.h"
 #include "dist/dist.h"
 #include "generate/tool_loop.h"
+#include "model/device.h"
 #include "model/model.h"
 #include "model/runtime.h"
 #include "pipeline/loop.h"
@@ -106,6 +107,7 @@ std::pair<double, double> paired_gain(const nlohmann::json& a, const nlohmann::j
 }
 
 nlohmann::json run_demo(const DemoOptions& o) {
+  const at::Device dev = parse_device(o.device);  // a bad --device fails before any work
   const double t0 = now_seconds();
   configure_threads(kRecommendedAtenThreads);
   dist::init(static_cast<double>(TrainConfig{}.ddp_timeout));  // under torchrun: ranks split sampling and training
@@ -169,7 +171,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
   if (dist::is_main()) tok.save_pretrained(tok_dir);
   auto cfg = llama_config(tok.vocab_size(), 128, 3, 4, 2, 352, 256);
   cfg.eos_token_ids = {eos};
-  auto model = CausalLM::from_config(cfg, o.seed);
+  auto model = CausalLM::from_config(cfg, o.seed, dev);
   info("demo: tiny Llama from config, {} parameters, vocab {}; SFT on {} worked solutions + {} answer-only "
        "demonstrations, rounds on a pool of {} answer-only prompts",
        model->num_parameters(), tok.vocab_size(), s.gold, s.answer_only_sft, pool.size());
@@ -199,7 +201,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
                     "--sft-from " + o.sft_from, "made with another seed, --tools, task sizes or SFT steps",
                     "reuse a run made with the same --seed, --tools, --gold, --answer-only-sft, --pool, --held-out "
                     "and --sft-steps");
-    model = CausalLM::from_pretrained(src);
+    model = CausalLM::from_pretrained(src, dev);
     PREFOPT_REQUIRE(Tokenizer::load(src).encode(demos[0].prompt) == tok.encode(demos[0].prompt),
                     "--sft-from " + o.sft_from, "its tokenizer differs from this run's", "reuse a run of the same set-up");
     if (src != sc.output_dir && dist::is_main()) {
@@ -256,7 +258,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
   std::vector<nlohmann::json> controls;
   if (o.controls && !more.empty()) {
     {  // sft_more: more SFT on the supervised data, the only supervised data there is
-      auto m = CausalLM::from_pretrained(out + "/sft");
+      auto m = CausalLM::from_pretrained(out + "/sft", dev);
       LoopOptions so = lo;
       so.out_dir = out + "/controls/sft_more", so.label = "sft_more", so.step_prefix = "controls/sft_more/";
       for (auto& e : more) so.round_train_tokens.push_back(e["train_tokens"].get<int64_t>());
@@ -265,7 +267,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
       controls.push_back(control_entry("sft_more", cr));
     }
     {  // rft: rejection-sampling fine-tuning (expert iteration) on its own verified-correct samples
-      auto m = CausalLM::from_pretrained(out + "/sft");
+      auto m = CausalLM::from_pretrained(out + "/sft", dev);
       m->set_requires_grad(false);
       LoopOptions ro = lo;
       ro.out_dir = out + "/controls/rft", ro.method = "rft", ro.label = "rft", ro.step_prefix = "controls/rft/";
@@ -278,7 +280,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
 
   // The saved last model and tokenizer load back with identical logits.
   {
-    auto re = CausalLM::from_pretrained(out + "/" + rounds.back()["name"].get<std::string>());
+    auto re = CausalLM::from_pretrained(out + "/" + rounds.back()["name"].get<std::string>(), dev);
     Tokenizer tok2 = Tokenizer::load(out + "/sft");
     at::NoGradGuard ng;
     auto e = tok.encode(held[0].prompt);

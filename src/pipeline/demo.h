@@ -54,6 +54,7 @@ struct DemoOptions {
   // Continue a run in output_dir that was interrupted (killed at any point):
   // its committed steps are kept, the rest is redone (pipeline/run_state.h).
   bool resume = false;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N (model/device.h)
 };
 
 // Runs the demo; returns summary.json's content (also written to DIR).

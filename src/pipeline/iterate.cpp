@@ -10,6 +10,8 @@
 #include "core/log.h"
 #include "data/dataset.h"
 #include "dist/dist.h"
+#include "model/device.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "pipeline/demo.h"
 #include "pipeline/report.h"
@@ -53,7 +55,7 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
       "method",        "rounds",       "n_samples",         "eval_n",               "max_new_tokens",
       "temperature",   "top_p",        "seed",              "prompt_field",         "answer_field",
       "prompt_template", "prompts_per_round", "max_pairs_per_prompt", "controls", "sft_data",
-      "solution_field", "train"};
+      "solution_field", "device", "peft_reference", "train"};
   for (auto&& [k, v] : tbl)
     if (std::find(known.begin(), known.end(), std::string(k.str())) == known.end())
       fail(fmt::format("{}:{}", path, v.source().begin.line), "unknown key \"" + std::string(k.str()) + "\"",
@@ -81,6 +83,11 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
   c.prompt_field = str("prompt_field", "question"), c.answer_field = str("answer_field", "answer");
   c.prompt_template = str("prompt_template", "{prompt}");
   c.sft_data = str("sft_data", ""), c.solution_field = str("solution_field", "answer");
+  c.device = str("device", "auto");
+  c.peft_reference = str("peft_reference", "base");
+  if (c.peft_reference != "base" && c.peft_reference != "previous_round")
+    fail(path, "peft_reference must be \"base\" or \"previous_round\"",
+         "base: one adapter through the rounds against the base model; previous_round: merge after each round");
   if (auto* arr = tbl["controls"].as_array()) {
     for (auto& v : *arr) {
       auto name = v.value<std::string>();
@@ -96,6 +103,7 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
   load_config_toml(o.train, path, "train");
   o.train.method = o.method == "rft" ? "sft" : o.method;
   o.train.validate();
+  o.merge_adapter_each_round = c.peft_reference == "previous_round";
   return c;
 }
 
@@ -127,9 +135,23 @@ nlohmann::json run_config(const IterateConfig& c) {
                       {"seed", o.seed},
                       {"prompts_per_round", o.prompts_per_round},
                       {"max_pairs_per_prompt", o.max_pairs_per_prompt},
+                      {"peft_reference", c.peft_reference},
                       {"train", o.train.to_json()}};
   if (!c.sft_data.empty()) j["sft_data_fnv1a"] = fnv1a_hex(read_file(c.sft_data));
   return j;
+}
+
+// The policy after a finished round: its model files (a full fine-tune, or the
+// merged model under peft_reference = previous_round), or the base model plus
+// the round's adapter.
+std::unique_ptr<CausalLM> load_round(const std::string& base, const std::string& dir, const at::Device& dev,
+                                            bool merged) {
+  if (!merged && file_exists(dir + "/adapter_config.json")) {
+    auto m = CausalLM::from_pretrained(base, dev);
+    load_lora(*m, dir);
+    return m;
+  }
+  return CausalLM::from_pretrained(dir, dev);
 }
 
 }  // namespace
@@ -143,11 +165,15 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
   RunState state(o.out_dir, "iterate", run_config(c), resume);
   o.state = &state;
   Tokenizer tok = Tokenizer::load(c.model);
-  auto model = CausalLM::from_pretrained(c.model);
+  const at::Device dev = parse_device(c.device, "device");
+  auto model = CausalLM::from_pretrained(c.model, dev);
   if (auto e = tok.eos_id()) o.eos_id = *e;
   else if (!model->config().eos_token_ids.empty()) o.eos_id = model->config().eos_token_ids[0];
   const std::string summary_path = o.out_dir + "/summary.json";
   std::vector<nlohmann::json> rounds;
+  // A committed round's policy, when a resumed run continues after it.
+  const bool merged = o.merge_adapter_each_round;
+  o.load_round = [&c, &dev, merged](const std::string& dir) { return load_round(c.model, dir, dev, merged); };
   std::vector<nlohmann::json> controls;
   auto summary = [&] {
     nlohmann::json s = {{"seed", o.seed}, {"method", o.method}, {"tools", false}, {"model", c.model}, {"rounds", rounds}};
@@ -195,7 +221,7 @@ nlohmann::json run_iterate(const IterateConfig& c, bool resume) {
   std::vector<int64_t> tokens;
   for (size_t r = 1; r < rounds.size(); ++r) tokens.push_back(rounds[r].value("train_tokens", int64_t{0}));
   for (const std::string& name : c.controls) {
-    auto m = CausalLM::from_pretrained(o.out_dir + "/base");
+    auto m = CausalLM::from_pretrained(o.out_dir + "/base", dev);
     m->set_requires_grad(false);
     std::vector<nlohmann::json> cr;
     const std::string dir = o.out_dir + "/controls/" + name;

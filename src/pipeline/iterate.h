@@ -12,7 +12,16 @@
 //   correct x incorrect combinations; 0 = all),
 //   controls (a list: "rft", "sft_more"; run from the same base model with the
 //   same training tokens per round), sft_data + solution_field (worked
-//   solutions, for sft_more).
+//   solutions, for sft_more), device (auto | cpu | cuda | cuda:N),
+//   peft_reference ("base" | "previous_round", with [train] use_peft: see below).
+// LoRA: [train] use_peft = true (and lora_r, lora_alpha, lora_dropout,
+// lora_target_modules, as in `prefopt train`) trains a LoRA adapter each
+// round instead of every weight; round<k>/ holds the adapter in PEFT's format.
+// peft_reference = "base" (default): one adapter trained on through the
+// rounds, the reference is always the base model (the adapters switched off).
+// "previous_round": after each round the adapter is merged into the weights
+// (round<k>/ also holds the merged model) and the next round trains a fresh
+// adapter, so the reference is the previous round's merged model.
 // The prompts need only a final answer: worked solutions are never read
 // except by sft_more and Triple-PO.
 #pragma once
@@ -31,6 +40,8 @@ struct IterateConfig {
   std::string prompt_field = "question", answer_field = "answer", solution_field = "answer";
   std::string prompt_template = "{prompt}";
   std::vector<std::string> controls;
+  std::string device = "auto";
+  std::string peft_reference = "base";  // base | previous_round (use_peft only)
   LoopOptions loop;  // out_dir, grader, method, rounds, sampling, pairs, [train]
 
   // Reads and validates a TOML file; unknown keys are errors naming file:line.

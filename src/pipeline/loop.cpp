@@ -16,6 +16,7 @@
 #include "pipeline/run_state.h"
 #include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
+#include "model/lora.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "train/trainer.h"
@@ -171,6 +172,11 @@ Completion to_completion(const Gen& g, bool mask_tools) {
   return c;
 }
 
+// The policy of a committed round (a resumed run continues from it).
+std::unique_ptr<CausalLM> load_committed(const LoopOptions& o, const std::string& dir) {
+  return o.load_round ? o.load_round(dir) : CausalLM::from_pretrained(dir);
+}
+
 }  // namespace
 
 void truncate_after_first_difference(Completion& rejected, const Completion& chosen) {
@@ -284,7 +290,7 @@ std::vector<nlohmann::json> run_sft_rounds(std::unique_ptr<CausalLM>& model, con
       last_done = tc.output_dir;
       continue;
     }
-    if (!last_done.empty()) model = CausalLM::from_pretrained(last_done), model->set_requires_grad(false), last_done.clear();
+    if (!last_done.empty()) model = load_committed(o, last_done), model->set_requires_grad(false), last_done.clear();
     tc.seed = static_cast<int64_t>(o.seed) + static_cast<int64_t>(r) + 1;
     tc.max_steps = steps_for_tokens(o.round_train_tokens[r], tc.per_device_train_batch_size * tc.gradient_accumulation_steps, ds);
     if (dist::is_main()) remove_all(tc.output_dir);
@@ -295,7 +301,7 @@ std::vector<nlohmann::json> run_sft_rounds(std::unique_ptr<CausalLM>& model, con
     out.back()["name"] = name;
     if (o.state) o.state->commit(step, out.back(), tc.output_dir);
   }
-  if (!last_done.empty()) model = CausalLM::from_pretrained(last_done), model->set_requires_grad(false);
+  if (!last_done.empty()) model = load_committed(o, last_done), model->set_requires_grad(false);
   return out;
 }
 
@@ -317,6 +323,11 @@ nlohmann::json train_and_evaluate(std::unique_ptr<CausalLM>& model, const Tokeni
     Trainer trainer(tc, *model, nullptr, std::move(ds), std::nullopt, tokenizer_dir);
     steps = trainer.train().steps;
     model->set_requires_grad(false);
+    if (model->lora() && o.merge_adapter_each_round) {  // the next round's reference is this merged model
+      merge_lora(*model);
+      if (dist::is_main()) model->save_pretrained(tc.output_dir);
+      dist::barrier();
+    }
     // epochs actually trained: steps x rows per step over the rows of one epoch
     const double rows_per_step = static_cast<double>(tc.per_device_train_batch_size) * tc.gradient_accumulation_steps;
     epochs = std::min(static_cast<double>(steps) * rows_per_step / static_cast<double>(rows),
@@ -324,7 +335,8 @@ nlohmann::json train_and_evaluate(std::unique_ptr<CausalLM>& model, const Tokeni
   } else {
     warn("{}: fewer than 2 training rows (every prompt all-correct or all-wrong); the model is unchanged", name);
     if (dist::is_main()) {
-      model->save_pretrained(tc.output_dir);
+      if (model->lora()) save_lora(*model, tc.output_dir);
+      else model->save_pretrained(tc.output_dir);
       tok.save_pretrained(tc.output_dir);
     }
     dist::barrier();
@@ -347,7 +359,7 @@ std::vector<nlohmann::json> run_rounds(std::unique_ptr<CausalLM>& model, const T
   std::string last_done;  // the directory of a committed round whose model is not loaded yet
   auto load_last_done = [&] {
     if (last_done.empty()) return;
-    model = CausalLM::from_pretrained(last_done);
+    model = load_committed(o, last_done);
     model->set_requires_grad(false);
     last_done.clear();
   };

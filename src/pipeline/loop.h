@@ -75,6 +75,10 @@ struct LoopOptions {
   // When set (a control arm): round r trains max_steps chosen so that it sees
   // about round_train_tokens[r - 1] tokens (the compute of the arm it controls).
   std::vector<int64_t> round_train_tokens;
+  // Under train.use_peft: merge each round's adapter into the weights after
+  // training (the next round trains a fresh adapter against that merged
+  // model); false: one adapter through the rounds, reference = the base model.
+  bool merge_adapter_each_round = false;
   TrainConfig train;  // preference rounds (output_dir is set per round); method "rft" trains sft on correct samples
   int first_round = 1;  // resume: rounds before this one are done
   std::string label;    // shown before the round names in the log (a control arm's name)
@@ -83,6 +87,9 @@ struct LoopOptions {
   // (its pairs "<step_prefix>round<k>/pairs"); committed steps are skipped.
   RunState* state = nullptr;
   std::string step_prefix;
+  // Loads a committed round's policy from its directory (default: the HF model
+  // files there; iterate under use_peft: the base model plus the round's adapter).
+  std::function<std::unique_ptr<CausalLM>(const std::string& dir)> load_round;
 };
 
 struct EvalResult {

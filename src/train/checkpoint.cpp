@@ -12,6 +12,7 @@
 #include "core/fs.h"
 #include "io/safetensors.h"
 #include "model/lora.h"
+#include "model/precision.h"
 #include "model/model.h"
 
 namespace prefopt {
@@ -36,7 +37,7 @@ int64_t step_of(const std::string& name, bool whole) {
 
 }  // namespace
 
-void write_model_files(const CausalLM& m, const std::string& dir) {
+void write_model_files(const CausalLM& m, const std::string& dir, at::ScalarType dtype) {
   if (m.lora()) {  // PEFT's save_pretrained: the adapter only
     save_lora(m, dir);
     return;
@@ -44,8 +45,8 @@ void write_model_files(const CausalLM& m, const std::string& dir) {
   std::map<std::string, at::Tensor> out;
   for (auto& [n, t] : m.named_parameters()) out[n] = t;
   nlohmann::json cj = config_to_json(m.config());
-  cj["torch_dtype"] = "float32";
-  io::save_safetensors(dir + "/model.safetensors", out, at::kFloat);
+  cj["torch_dtype"] = torch_dtype_name(dtype);
+  io::save_safetensors(dir + "/model.safetensors", out, dtype);
   atomic_write(dir + "/config.json", cj.dump(2) + "\n");
 }
 

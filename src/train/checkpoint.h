@@ -19,7 +19,8 @@ class CausalLM;
 
 // model.safetensors (fp32) and config.json of `m` into dir; for a model with
 // LoRA adapters, adapter_config.json and adapter_model.safetensors instead.
-void write_model_files(const CausalLM& m, const std::string& dir);
+// `dtype`: of model.safetensors (and config.json's torch_dtype); adapters stay fp32.
+void write_model_files(const CausalLM& m, const std::string& dir, at::ScalarType dtype = at::kFloat);
 
 struct Checkpoint {
   std::string dir;

@@ -68,6 +68,14 @@ std::vector<ConfigKey> config_keys(TrainConfig& c) {
       {"lora_target_modules", 's', "all-linear, or a comma-separated list of q_proj k_proj v_proj o_proj gate_proj "
                                    "up_proj down_proj (PEFT's default for Llama-family models: q_proj,v_proj)", false,
        &c.lora_target_modules},
+      {"gradient_checkpointing", 'b', "recompute each decoder layer in backward instead of keeping its activations "
+                                      "(less memory, about one more forward)", false, &c.gradient_checkpointing},
+      {"attention", 's', "auto | eager | chunked: chunked keeps no [B,H,T,S] scores for backward (less memory); "
+                         "auto = eager (faster on the measured CPU)", true, &c.attention},
+      {"bf16", 'b', "bf16 matmuls (autocast) with fp32 master weights, AdamW moments, log-softmax and losses", false,
+       &c.bf16},
+      {"torch_dtype", 's', "dtype of the saved final model: auto (float32) | float32 | bfloat16 | float16", false,
+       &c.torch_dtype},
       {"prefix_sharing", 'b', "score chosen and rejected in one packed row sharing the prompt", true, &c.prefix_sharing},
       {"mask_tool_observations", 'b', "tool turns never count in the loss (M-DPO / M-KTO)", true,
        &c.mask_tool_observations},
@@ -282,6 +290,9 @@ void TrainConfig::validate() const {
   need(!(use_peft && sync_ref_model), "sync_ref_model",
        "cannot be combined with use_peft: the reference is the model with its adapters off");
   if (use_peft) (void)parse_lora_targets(lora_target_modules, "config: key \"lora_target_modules\"");
+  need(attention == "auto" || attention == "eager" || attention == "chunked", "attention", "auto, eager or chunked");
+  need(torch_dtype == "auto" || torch_dtype == "float32" || torch_dtype == "bfloat16" || torch_dtype == "float16",
+       "torch_dtype", "auto, float32, bfloat16 or float16");
   need(truncation_mode == "keep_end" || truncation_mode == "keep_start", "truncation_mode", "keep_end or keep_start");
 }
 

@@ -76,6 +76,11 @@ struct TrainConfig {
   double lora_alpha = 32;
   double lora_dropout = 0.05;
   std::string lora_target_modules = "q_proj,v_proj";  // PEFT's default for Llama-family models; or "all-linear"
+  // Memory and precision (HF TrainingArguments / TRL ModelConfig names; `attention` is prefopt's)
+  bool gradient_checkpointing = false;  // recompute each decoder layer in backward
+  std::string attention = "auto";       // auto (= eager) | eager | chunked (model/attention.h)
+  bool bf16 = false;                    // bf16 matmuls under autocast; fp32 master weights, moments and losses
+  std::string torch_dtype = "auto";     // dtype of the saved final model: auto (float32) | float32 | bfloat16 | float16
   // prefopt
   bool prefix_sharing = true;
   bool mask_tool_observations = true;

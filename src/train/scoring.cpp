@@ -11,6 +11,7 @@
 #include "dist/dist.h"
 #include "io/safetensors.h"
 #include "model/model.h"
+#include "model/precision.h"
 
 namespace prefopt {
 
@@ -36,6 +37,7 @@ std::vector<BatchItem> batch_items(const Dataset& ds, const std::vector<int64_t>
 SeqLogps score(const CausalLM& model, const PackedBatch& pb, int64_t segments, int64_t chunk, bool full_vocab) {
   const auto dev = model.device();
   auto h = model.forward_hidden(pb.ids.to(dev), pb.position_ids.to(dev), pb.attn_mask.to(dev));
+  Autocast fp32_head(false, dev);  // log-softmax and losses in fp32 under --bf16
   return segment_logps(h.reshape({pb.rows * pb.length, h.size(2)}), model.lm_head_weight(), pb.src, pb.labels, pb.seg,
                        segments, model.final_logit_softcap(), chunk, full_vocab);
 }

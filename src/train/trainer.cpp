@@ -15,6 +15,7 @@
 #include "dist/dist.h"
 #include "model/lora.h"
 #include "model/model.h"
+#include "model/precision.h"
 #include "model/runtime.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
@@ -104,6 +105,8 @@ Trainer::Trainer(TrainConfig cfg, CausalLM& policy, std::unique_ptr<CausalLM> re
     if (I.has_eval) I.kl_partner_eval = kl_pairs(I.eval, cfg_.per_device_train_batch_size);
   }
   check_objective(cfg_);
+  policy_.set_attention(parse_attention(cfg_.attention.c_str(), "config: key \"attention\""));
+  policy_.set_gradient_checkpointing(cfg_.gradient_checkpointing);
   if (cfg_.use_peft) {
     PREFOPT_REQUIRE(!ref, "--ref-model", "cannot be combined with use_peft",
                     "under use_peft the reference is the policy with its adapters off; drop --ref-model");
@@ -172,6 +175,7 @@ ScoredBatch Trainer::score_rows(const std::vector<size_t>& idx, bool eval, bool 
   if (tokens) *tokens = pb.tokens;
   ScoredBatch s;
   SeqLogps pol;
+  Autocast mixed(cfg_.bf16, policy_.device());  // bf16 matmuls; the log-prob head turns it off again
   if (LoraAdapters* ad = policy_.lora()) {  // adapter dropout in training batches only
     ad->training = !eval && need_grad;
     pol = score(policy_, pb, B * K, chunk_rows(cfg_, policy_), cfg_.logps_full_vocab);
@@ -452,7 +456,7 @@ TrainSummary Trainer::train(const std::string& resume_from) {
   prog.finish(fmt::format("loss {:.4f}", sum.last_loss));
   // The final model in HF format in output_dir (the adapter in PEFT's format under use_peft).
   if (main) {
-    write_model_files(policy_, c.output_dir);
+    write_model_files(policy_, c.output_dir, parse_torch_dtype(c.torch_dtype, "config: key \"torch_dtype\""));
     copy_tokenizer_files(I.source_dir, c.output_dir);
     if (c.save_steps > 0 && total_steps_ > start_step) save(total_steps_);
   }

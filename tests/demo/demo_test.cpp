@@ -166,3 +166,68 @@ TEST(Iterate, RoundsAndResume) {
   EXPECT_NE(rc, 0);
   EXPECT_NE(read_file(dir + "/bad.log").find("bad.toml:2"), std::string::npos) << read_file(dir + "/bad.log");
 }
+
+// prefopt iterate with [train] use_peft: each round trains a LoRA adapter.
+// peft_reference = "base": one adapter trained on through the rounds against
+// the base model, round dirs hold PEFT files only, resume loads base +
+// adapter; "previous_round": the adapter is merged after each round (the dir
+// also holds the merged model, whose log-probs equal base + adapter).
+TEST(Iterate, LoraRounds) {
+  std::string exe = prefopt::testing::prefopt_exe();
+  std::string dir = (std::filesystem::temp_directory_path() / ("prefopt_iterate_lora." + std::to_string(::getpid()))).string();
+  remove_all(dir);
+  make_dirs(dir);
+  int rc = std::system((exe + " demo --quick --rounds 0 --seed 5 --device cpu --output-dir " + dir + "/demo > " + dir +
+                        "/demo.log 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_file(dir + "/demo.log");
+  auto splits = pipeline::make_task(5, 40, 12);
+  std::vector<nlohmann::json> tr, ho;
+  for (auto& t : splits.train) tr.push_back({{"question", t.question}, {"answer", t.solution}});
+  for (auto& t : splits.held_out) ho.push_back({{"question", t.question}, {"answer", t.solution}});
+  write_jsonl(dir + "/train.jsonl", tr);
+  write_jsonl(dir + "/held.jsonl", ho);
+  auto config = [&](const std::string& out, int rounds, const std::string& ref) {
+    atomic_write(dir + "/it.toml", "model = \"" + dir + "/demo/sft\"\nprompts = \"" + dir + "/train.jsonl\"\nheld_out = \"" +
+                                       dir + "/held.jsonl\"\noutput_dir = \"" + dir + "/" + out + "\"\nrounds = " +
+                                       std::to_string(rounds) + "\npeft_reference = \"" + ref + "\"\ndevice = \"cpu\"\n" +
+                                       "n_samples = 4\neval_n = 2\nmax_new_tokens = 40\nprompt_template = \"{prompt}\\nAnswer: \"\n"
+                                       "prompts_per_round = 16\nmax_pairs_per_prompt = 2\n"
+                                       "[train]\nlearning_rate = 1e-3\nper_device_train_batch_size = 4\nuse_peft = true\n"
+                                       "lora_r = 4\nlora_alpha = 8\nlora_target_modules = \"all-linear\"\n");
+  };
+  config("base_ref", 1, "base");
+  rc = std::system((exe + " iterate --config " + dir + "/it.toml > " + dir + "/a.log 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_file(dir + "/a.log");
+  EXPECT_TRUE(file_exists(dir + "/base_ref/round1/adapter_config.json"));
+  EXPECT_FALSE(file_exists(dir + "/base_ref/round1/model.safetensors"));
+  config("base_ref", 2, "base");
+  rc = std::system((exe + " iterate --resume --config " + dir + "/it.toml > " + dir + "/b.log 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_file(dir + "/b.log");
+  EXPECT_NE(read_file(dir + "/b.log").find("resuming after round1"), std::string::npos);
+  EXPECT_TRUE(file_exists(dir + "/base_ref/round2/adapter_config.json"));
+  auto cfg2 = nlohmann::json::parse(read_file(dir + "/base_ref/round2/adapter_config.json"));
+  EXPECT_EQ(cfg2["r"], 4);
+  EXPECT_EQ(cfg2["peft_type"], "LORA");
+  // previous_round: merged after the round; merged log-probs == base + adapter
+  config("prev_ref", 1, "previous_round");
+  rc = std::system((exe + " iterate --config " + dir + "/it.toml > " + dir + "/c.log 2>&1").c_str());
+  ASSERT_EQ(rc, 0) << read_file(dir + "/c.log");
+  const std::string r1 = dir + "/prev_ref/round1";
+  ASSERT_TRUE(file_exists(r1 + "/adapter_config.json"));
+  ASSERT_TRUE(file_exists(r1 + "/model.safetensors"));
+  atomic_write(dir + "/ids.jsonl", "{\"input_ids\":[1,5,9,4,7,3]}\n");
+  auto merged = nlohmann::json::parse(prefopt::testing::run_prefopt("logprobs --model " + r1 + " --input " + dir + "/ids.jsonl"));
+  auto adapted = nlohmann::json::parse(prefopt::testing::run_prefopt("logprobs --model " + dir + "/demo/sft --adapter " + r1 +
+                                                                     " --input " + dir + "/ids.jsonl"));
+  auto base = nlohmann::json::parse(prefopt::testing::run_prefopt("logprobs --model " + dir + "/demo/sft --input " + dir + "/ids.jsonl"));
+  EXPECT_NEAR(merged["sum"].get<double>(), adapted["sum"].get<double>(), 1e-3);
+  EXPECT_GT(std::abs(merged["sum"].get<double>() - base["sum"].get<double>()), 1e-4);  // the adapter trained
+  // a bad peft_reference and a CUDA device without CUDA are exit 2
+  atomic_write(dir + "/bad.toml", read_file(dir + "/it.toml").replace(read_file(dir + "/it.toml").find("previous_round"), 14, "latest"));
+  rc = std::system((exe + " iterate --config " + dir + "/bad.toml > " + dir + "/bad.log 2>&1").c_str());
+  EXPECT_EQ(WEXITSTATUS(rc), 2) << read_file(dir + "/bad.log");
+  if (!at::hasCUDA()) {
+    rc = std::system((exe + " iterate --device cuda --config " + dir + "/it.toml > " + dir + "/cuda.log 2>&1").c_str());
+    EXPECT_EQ(WEXITSTATUS(rc), 2) << read_file(dir + "/cuda.log");
+  }
+}

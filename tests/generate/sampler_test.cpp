@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -214,4 +215,34 @@ TEST(Sampler, StopStringsCutTheTextBeforeTheString) {
   EXPECT_NE(tok.decode(cut32, true).find(stop), std::string::npos);
   // Without a tokenizer stop strings are refused with a hint.
   EXPECT_THROW(sample(*m, {{1, 78, 213}}, with_stop), Error);
+}
+
+// The device-side picker (pick_tokens; automatic on a GPU, forced here on the
+// CPU) draws the same tokens with the same log-probs as the host path, for
+// greedy, temperature, top-k and top-p (the settings of the tests above).
+TEST(Sampler, OnDevicePickEqualsHostPick) {
+  auto m = load("llama");
+  std::vector<std::vector<int64_t>> prompts{{1, 78, 213, 63, 297}, {1, 5, 9}};
+  for (auto [t, k, p] : {std::tuple<double, int, double>{0.0, 0, 1.0}, {1.0, 0, 1.0}, {0.8, 20, 1.0}, {1.0, 0, 0.9},
+                         {1.3, 50, 0.8}}) {
+    SamplingParams sp;
+    sp.temperature = t, sp.top_k = k, sp.top_p = p, sp.seed = 5, sp.max_new_tokens = 10, sp.n = 3;
+    auto host = sample(*m, prompts, sp);
+    sp.on_device = true;
+    auto dev = sample(*m, prompts, sp);
+    for (size_t pi = 0; pi < prompts.size(); ++pi)
+      for (int j = 0; j < sp.n; ++j) {
+        EXPECT_EQ(dev[pi][j].ids, host[pi][j].ids) << "T " << t << " k " << k << " p " << p;
+        EXPECT_NEAR(dev[pi][j].logprob_sum, host[pi][j].logprob_sum, 1e-4);
+      }
+  }
+  // pick_tokens against filtered_distribution + draw_index on a hand-made row
+  auto logits = at::tensor(std::vector<float>{0.5f, 2.0f, -1.0f, 2.0f, 0.0f}, at::kFloat).view({1, 5});
+  for (double u : {0.0, 0.3, 0.55, 0.999999}) {
+    auto want = draw_index(filtered_distribution({0.5f, 2.0f, -1.0f, 2.0f, 0.0f}, 0.7, 3, 0.9), u);
+    EXPECT_EQ(pick_tokens(logits, 0.7, 3, 0.9, {u}).first[0], want) << u;
+  }
+  EXPECT_EQ(pick_tokens(logits, 0.0, 0, 1.0, {0.0}).first[0], 1);  // greedy: the first maximum
+  EXPECT_NEAR(pick_tokens(logits, 0.0, 0, 1.0, {0.0}).second[0],
+              at::log_softmax(logits.to(at::kDouble), -1)[0][1].item<double>(), 1e-12);
 }

@@ -62,7 +62,8 @@ T2IArmSummary summarise(const std::string& name, const EvalResult& r) {
 void write_grid(const std::string& path, const at::Tensor& images) {
   int w = 0, h = 0;
   const int cols = 8, rows = static_cast<int>(std::min<int64_t>(8, (images.size(0) + cols - 1) / cols));
-  write_png(path, image_grid(images, rows, cols, 4, &w, &h), w, h);
+  const auto rgb = image_grid(images, rows, cols, 4, &w, &h);
+  write_png(path, rgb, w, h);
 }
 
 std::string report_md(const T2IDemoOptions& o, const T2IDemoSummary& s, const json& setup,

@@ -21,6 +21,8 @@ void register_t2i(CLI::App& app) {
   pre->add_option("--metrics", *metrics, "metrics JSONL (default OUTPUT_DIR.metrics.jsonl)");
   pre->add_option("--seed", p->seed, "seed of the weights, the scenes and the noise");
   pre->add_option("--steps", p->steps, "optimizer steps");
+  pre->add_option("--stop-after,--stop_after", p->stop_after,
+                  "stop and save after N steps (the learning-rate schedule still spans --steps)");
   pre->add_option("--batch", p->batch, "images a step");
   pre->add_option("--learning-rate,--learning_rate", p->lr, "peak learning rate (warm-up, then cosine)");
   pre->add_option("--channels", p->unet.base_channels, "UNet base channels (C at 16x16, 2C below)");

@@ -132,7 +132,8 @@ void pretrain(const PretrainOptions& o, const std::string& metrics_path) {
   Progress prog("t2i-pretrain", o.steps);
   double win = 0;
   int win_n = 0;
-  for (int step = 1; step <= o.steps; ++step) {
+  const int last = o.stop_after > 0 ? std::min(o.steps, o.stop_after) : o.steps;
+  for (int step = 1; step <= last; ++step) {
     const auto batch = scene_batch(rng, o.batch);
     auto loss = ddpm_loss(model, sched, batch, rng, gen, o.caption_dropout);
     loss.backward();
@@ -146,16 +147,16 @@ void pretrain(const PretrainOptions& o, const std::string& metrics_path) {
       for (auto& [n, e] : ema.params()) e.mul_(d).add_(model.params().at(n).detach(), 1 - d);
     }
     win += loss.item<double>(), ++win_n;
-    if (step % 50 == 0 || step == o.steps) {
+    if (step % 50 == 0 || step == last) {
       json row = {{"step", step}, {"loss", win / win_n}, {"lr", lr}, {"grad_norm", gnorm},
                   {"seconds", now_seconds() - t0}};
-      if (o.eval_every > 0 && (step % o.eval_every == 0 || step == o.steps)) {
+      if (o.eval_every > 0 && (step % o.eval_every == 0 || step == last)) {
         const auto r = evaluate(ema, sched, probe, o.sample_steps, o.guidance);
         row["probe_accuracy"] = r.accuracy;
         row["probe_valid_two_objects"] = r.valid_two_objects;
         info("t2i-pretrain: step {} probe accuracy {:.3f} (valid {:.3f}, n {})", step, r.accuracy,
              r.valid_two_objects, r.n);
-        if (step < o.steps) save(step);  // a usable model at every probe
+        if (step < last) save(step);  // a usable model at every probe
       }
       append_line(metrics_path, row);
       prog.update(step, fmt::format("loss {:.4f}", win / win_n));
@@ -163,7 +164,7 @@ void pretrain(const PretrainOptions& o, const std::string& metrics_path) {
     }
   }
   prog.finish();
-  save(o.steps);
+  save(last);
   info("t2i-pretrain: wrote {}", o.output_dir);
 }
 

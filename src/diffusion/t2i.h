@@ -34,6 +34,7 @@ struct PretrainOptions {
   std::string output_dir;
   uint64_t seed = 0;
   int steps = 3000, batch = 128, warmup = 100;
+  int stop_after = 0;  // > 0: stop (and save) after this many steps; the schedule still spans `steps`
   double lr = 2e-3, min_lr_ratio = 0.1, ema_decay = 0.999, caption_dropout = 0.1, clip = 1.0;
   int eval_every = 500, eval_n = 128, sample_steps = 20;
   double guidance = 3.0;

@@ -96,6 +96,7 @@ TEST(DiffusionLosses, IdenticalCaptionsGiveZeroGradient) {
   TinyUNet policy(cfg, 1);
   // Perturb the policy away from the reference so the branches are not trivially at the optimum.
   TinyUNet ref = policy.clone();
+  at::manual_seed(7);
   for (auto& [n, t] : policy.params()) t.add_(at::randn(t.sizes()) * 0.05);
   policy.set_requires_grad(true);
   const Schedule sched(SchedulerConfig{});
@@ -120,7 +121,7 @@ TEST(DiffusionLosses, IdenticalCaptionsGiveZeroGradient) {
     double gmax = 0;
     for (auto& [n, p] : policy.params())
       if (p.grad().defined()) gmax = std::max(gmax, p.grad().abs().max().item<double>()), p.grad().zero_();
-    EXPECT_LT(gmax, 1e-20) << kind;  // zero up to the last bits of the sigmoid
+    EXPECT_LT(gmax, 1e-12) << kind;  // zero up to rounding in σ(z) + σ(−z) = 1 (the control below is > 1e-4)
   }
   // A control: different captions give a gradient.
   std::vector<Caption> other = {Caption{1, 0, 0, 0, 1}, Caption{1, 2, 2, 2, 0}, Caption{3, 0, 2, 0, 2},

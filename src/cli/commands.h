@@ -15,4 +15,5 @@ void register_train(CLI::App& app);     // train, bench   (cmd_train.cpp)
 void register_sandbox(CLI::App& app);   // eval-code     (cmd_sandbox.cpp)
 void register_verify(CLI::App& app);    // grade, passk, pairs (cmd_verify.cpp)
 void register_pipeline(CLI::App& app);  // demo, iterate  (cmd_pipeline.cpp)
+void register_t2i(CLI::App& app);       // t2i-pretrain, t2i-demo (cmd_t2i.cpp)
 }  // namespace prefopt::cli

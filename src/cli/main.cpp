@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   prefopt::cli::register_pipeline(app);
   prefopt::cli::register_export(app);
   prefopt::cli::register_bench(app);
+  prefopt::cli::register_t2i(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -67,6 +67,9 @@ function(prefopt_install_package)
   add_library(prefopt_all INTERFACE)
   set_target_properties(prefopt_all PROPERTIES EXPORT_NAME prefopt)
   target_link_libraries(prefopt_all INTERFACE ${libs} prefopt_preinit)
+  if(PREFOPT_SANITIZE)  # a consumer of sanitized static libraries links the sanitizer runtime too
+    target_link_options(prefopt_all INTERFACE -fsanitize=${PREFOPT_SANITIZE})
+  endif()
   add_library(prefopt::prefopt ALIAS prefopt_all)
   install(TARGETS prefopt_all EXPORT prefoptTargets)
   install(DIRECTORY ${CMAKE_SOURCE_DIR}/src/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/prefopt

@@ -40,9 +40,9 @@ void for_each_jsonl(const std::string& path, const std::function<void(const json
     json row;
     try {
       row = json::parse(s);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
       fail(where(path, line), std::string("malformed JSON: ") + e.what(),
-           "each line must be one complete JSON object (JSONL)");
+           "each line must be one complete JSON object (JSONL) with finite numbers");
     }
     fn(row, line);
   }

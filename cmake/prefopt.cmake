@@ -30,6 +30,9 @@ target_precompile_headers(prefopt_pch PRIVATE <ATen/ATen.h> <vector> <string> <m
 # Installed too: a consumer links prefopt::prefopt, which carries it.
 add_library(prefopt_preinit OBJECT ${CMAKE_SOURCE_DIR}/src/core/preinit.cpp)
 target_include_directories(prefopt_preinit PRIVATE ${CMAKE_SOURCE_DIR}/src)
+if(PREFOPT_SANITIZE)  # the sanitizers' defaults (suppressions for libtorch's leaks), docs/fuzzing.md
+  target_sources(prefopt_preinit PRIVATE ${CMAKE_SOURCE_DIR}/cmake/sanitizer_defaults.cpp)
+endif()
 install(TARGETS prefopt_preinit EXPORT prefoptTargets OBJECTS DESTINATION ${CMAKE_INSTALL_LIBDIR}/prefopt)
 
 # prefopt_test(NAME SOURCES ... DEPS ... LABELS ... [TORCH])

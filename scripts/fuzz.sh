@@ -22,10 +22,11 @@ targets=("$@")
 build=${FUZZ_BUILD:-build-fuzz}
 export CC=${CC:-clang-15} CXX=${CXX:-clang++-15}
 
+mkdir -p "$build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" -DPREFOPT_SANITIZE=address,undefined,fuzzer-no-link \
-  -DPREFOPT_FUZZ_ENGINE=libfuzzer -DPREFOPT_BUILD_BENCH=OFF >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 1; }
+  -DPREFOPT_FUZZ_ENGINE=libfuzzer -DPREFOPT_BUILD_BENCH=OFF >"$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; exit 1; }
 ninja -C "$build" -j"${JOBS:-2}" "${targets[@]/#/fuzz_}"
 
 mkdir -p "$build/logs" "$build/artifacts"

@@ -177,3 +177,19 @@ TEST(FuzzRegress, IterateTomlCountsAreCheckedIntegers) {
   EXPECT_EQ(ok.loop.seed, 7u);
   prefopt::remove_all(dir);
 }
+
+// A malformed added_tokens.json beside vocab.json + merges.txt escaped as
+// nlohmann's parse_error (exit 3).
+TEST(FuzzRegress, MalformedAddedTokensJsonIsAUserError) {
+  const std::string dir = scratch_dir();
+  prefopt::atomic_write(dir + "/vocab.json", "{\"a\": 0, \"b\": 1, \"ab\": 2}");
+  prefopt::atomic_write(dir + "/merges.txt", "#version: 0.2\na b\n");
+  prefopt::atomic_write(dir + "/added_tokens.json", "{\"<x>\": 3}");
+  EXPECT_EQ(prefopt::Tokenizer::load(dir).token_to_id("<x>"), 3);
+  for (const char* bad : {"{\"<x>\": 3", "[3]"}) {
+    prefopt::atomic_write(dir + "/added_tokens.json", bad);
+    const std::string msg = error_of([&] { prefopt::Tokenizer::load(dir); });
+    EXPECT_NE(msg.find(dir + "/added_tokens.json"), std::string::npos) << bad << ": " << msg;
+  }
+  prefopt::remove_all(dir);
+}

@@ -141,7 +141,14 @@ std::shared_ptr<TokenizerImpl> load_vocab_merges(const std::string& dir) {
   pipe["post_processor"] = nullptr;
   finish(t, pipe, vp);
   if (file_exists(dir + "/added_tokens.json")) {
-    json a = json::parse(read_file(dir + "/added_tokens.json"));
+    json a;
+    try {
+      a = json::parse(read_file(dir + "/added_tokens.json"));
+    } catch (const nlohmann::json::exception& e) {
+      fail(dir + "/added_tokens.json", fmt::format("not valid JSON: {}", e.what()), "added_tokens.json maps token -> id");
+    }
+    PREFOPT_REQUIRE(a.is_object(), dir + "/added_tokens.json", fmt::format("expected a JSON object, found {}", a.type_name()),
+                    "added_tokens.json maps token -> id");
     json arr = json::array();
     for (auto it = a.begin(); it != a.end(); ++it)
       arr.push_back({{"id", it.value()}, {"content", it.key()}, {"special", true}});

@@ -30,6 +30,9 @@ target_precompile_headers(prefopt_pch PRIVATE <ATen/ATen.h> <vector> <string> <m
 # Installed too: a consumer links prefopt::prefopt, which carries it.
 add_library(prefopt_preinit OBJECT ${CMAKE_SOURCE_DIR}/src/core/preinit.cpp)
 target_include_directories(prefopt_preinit PRIVATE ${CMAKE_SOURCE_DIR}/src)
+if(PREFOPT_SANITIZE)  # the sanitizers' defaults (suppressions for libtorch's leaks), docs/fuzzing.md
+  target_sources(prefopt_preinit PRIVATE ${CMAKE_SOURCE_DIR}/cmake/sanitizer_defaults.cpp)
+endif()
 install(TARGETS prefopt_preinit EXPORT prefoptTargets OBJECTS DESTINATION ${CMAKE_INSTALL_LIBDIR}/prefopt)
 
 # prefopt_test(NAME SOURCES ... DEPS ... LABELS ... [TORCH])
@@ -67,6 +70,9 @@ function(prefopt_install_package)
   add_library(prefopt_all INTERFACE)
   set_target_properties(prefopt_all PROPERTIES EXPORT_NAME prefopt)
   target_link_libraries(prefopt_all INTERFACE ${libs} prefopt_preinit)
+  if(PREFOPT_SANITIZE)  # a consumer of sanitized static libraries links the sanitizer runtime too
+    target_link_options(prefopt_all INTERFACE -fsanitize=${PREFOPT_SANITIZE})
+  endif()
   add_library(prefopt::prefopt ALIAS prefopt_all)
   install(TARGETS prefopt_all EXPORT prefoptTargets)
   install(DIRECTORY ${CMAKE_SOURCE_DIR}/src/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/prefopt

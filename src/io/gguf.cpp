@@ -298,6 +298,10 @@ const GgufTensorInfo* GgufFile::find(const std::string& name) const {
 std::vector<float> GgufFile::tensor_f32(const GgufTensorInfo& t) const {
   int64_t n = 1;
   for (int64_t d : t.ne) n *= d;
+  // bytes is 0 for a type this reader cannot size (or a Q8_0 row not made of whole blocks).
+  PREFOPT_REQUIRE(t.bytes > 0, t.name, fmt::format("ggml type {} with {} values per row is not readable here", t.type,
+                                                    t.ne.empty() ? 0 : t.ne[0]),
+                  "f32, f16 and q8_0 (rows of whole 32-value blocks) are");
   std::vector<float> out(size_t(n), 0.f);
   const uint8_t* src = reinterpret_cast<const uint8_t*>(bytes.data() + data_start + t.offset);
   switch (GgmlType(t.type)) {
@@ -315,9 +319,11 @@ std::vector<float> GgufFile::tensor_f32(const GgufTensorInfo& t) const {
   return out;
 }
 
-GgufFile read_gguf(const std::string& path) {
+GgufFile read_gguf(const std::string& path) { return parse_gguf(read_file(path), path); }
+
+GgufFile parse_gguf(std::string bytes, const std::string& path) {
   GgufFile g;
-  g.bytes = read_file(path);
+  g.bytes = std::move(bytes);
   Cursor c{g.bytes, path};
   PREFOPT_REQUIRE(g.bytes.size() >= 24 && g.bytes.compare(0, 4, "GGUF") == 0, path,
                   fmt::format("not a GGUF file (magic {:?})", g.bytes.substr(0, 4)), "pass a .gguf file");
@@ -337,8 +343,11 @@ GgufFile read_gguf(const std::string& path) {
     g.key_order.push_back(key);
   }
   if (g.kv.contains("general.alignment")) {
-    PREFOPT_REQUIRE(g.kv["general.alignment"].is_number_unsigned() && g.kv["general.alignment"].get<uint64_t>() > 0,
-                    path, "general.alignment must be a positive integer", "the GGUF file is damaged");
+    const auto& a = g.kv["general.alignment"];
+    PREFOPT_REQUIRE(a.is_number_unsigned() && a.get<uint64_t>() > 0 && a.get<uint64_t>() <= (uint64_t(1) << 30) &&
+                        (a.get<uint64_t>() & (a.get<uint64_t>() - 1)) == 0,
+                    path, fmt::format("general.alignment must be a power of two up to 2^30, found {}", a.dump()),
+                    "the GGUF file is damaged");
     g.alignment = g.kv["general.alignment"].get<uint64_t>();
   }
   for (uint64_t i = 0; i < nt; ++i) {
@@ -353,6 +362,8 @@ GgufFile read_gguf(const std::string& path) {
       PREFOPT_REQUIRE(d > 0 && d < (uint64_t(1) << 40), path, fmt::format("tensor {:?} dimension {} is {}", t.name, k, d),
                       "the GGUF file is damaged");
       t.ne.push_back(int64_t(d));
+      PREFOPT_REQUIRE(n <= (uint64_t(1) << 60) / d, path, fmt::format("tensor {:?} has more than 2^60 elements", t.name),
+                      "the GGUF file is damaged");
       n *= d;
     }
     t.type = c.get<uint32_t>();
@@ -364,7 +375,8 @@ GgufFile read_gguf(const std::string& path) {
   }
   g.data_start = align_up(c.p, g.alignment);
   for (const auto& t : g.tensors)
-    PREFOPT_REQUIRE(t.offset <= g.bytes.size() && g.data_start + t.offset + t.bytes <= g.bytes.size(), path,
+    PREFOPT_REQUIRE(t.offset <= g.bytes.size() && t.bytes <= g.bytes.size() &&
+                        g.data_start + t.offset + t.bytes <= g.bytes.size(), path,
                     fmt::format("tensor {:?} (offset {}, {} bytes) lies past the end of the file", t.name, t.offset,
                                 t.bytes),
                     "the GGUF file is truncated");

@@ -101,5 +101,7 @@ struct GgufFile {
 };
 // Throws prefopt::Error (naming the file and byte offset) on malformed input.
 GgufFile read_gguf(const std::string& path);
+// The same from the file's bytes; `where` names it in errors.
+GgufFile parse_gguf(std::string bytes, const std::string& where);
 
 }  // namespace prefopt::io

@@ -62,6 +62,18 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
            "keys: " + fmt::format("{}", fmt::join(known, ", ")) + " ([train] is a table)");
   auto str = [&](const char* k, const std::string& d) { return tbl[k].value_or(d); };
   auto num = [&](const char* k, double d) { return tbl[k].value_or(d); };
+  // A count or seed: a TOML integer in [0, hi] (a float, a string or a value out of range is an error naming
+  // file:line, never a silent default or an out-of-range cast).
+  auto integer = [&](const char* k, int64_t d, int64_t hi) -> int64_t {
+    const toml::node* n = tbl.get(k);
+    if (!n) return d;
+    const std::string at = fmt::format("{}:{}", path, n->source().begin.line);
+    if (!n->is_integer()) fail(at, fmt::format("{} must be an integer", k), fmt::format("e.g. {} = {}", k, d));
+    const int64_t v = n->as_integer()->get();
+    if (v < 0 || v > hi) fail(at, fmt::format("{} = {} is out of range [0, {}]", k, v, hi), "");
+    return v;
+  };
+  constexpr int64_t kIntMax = 2147483647;
   IterateConfig c;
   c.model = str("model", ""), c.prompts = str("prompts", ""), c.held_out = str("held_out", "");
   if (c.model.empty() || c.prompts.empty() || c.held_out.empty())
@@ -72,14 +84,14 @@ IterateConfig IterateConfig::from_toml(const std::string& path) {
   if (o.grader != "gsm8k" && o.grader != "math") fail(path, "grader must be gsm8k or math", "");
   o.method = str("method", "dpo");
   if (o.method != "rft") (void)data_kind_for_method(o.method);
-  o.rounds = static_cast<int>(num("rounds", 2));
-  o.n_samples = static_cast<int>(num("n_samples", 8));
-  o.eval_n = static_cast<int>(num("eval_n", 8));
-  o.max_new_tokens = static_cast<int>(num("max_new_tokens", 256));
+  o.rounds = static_cast<int>(integer("rounds", 2, kIntMax));
+  o.n_samples = static_cast<int>(integer("n_samples", 8, kIntMax));
+  o.eval_n = static_cast<int>(integer("eval_n", 8, kIntMax));
+  o.max_new_tokens = static_cast<int>(integer("max_new_tokens", 256, kIntMax));
   o.temperature = num("temperature", 1.0), o.top_p = num("top_p", 1.0);
-  o.seed = static_cast<uint64_t>(num("seed", 0));
-  o.prompts_per_round = static_cast<int>(num("prompts_per_round", 0));
-  o.max_pairs_per_prompt = static_cast<int>(num("max_pairs_per_prompt", 1));
+  o.seed = static_cast<uint64_t>(integer("seed", 0, INT64_MAX));
+  o.prompts_per_round = static_cast<int>(integer("prompts_per_round", 0, kIntMax));
+  o.max_pairs_per_prompt = static_cast<int>(integer("max_pairs_per_prompt", 1, kIntMax));
   c.prompt_field = str("prompt_field", "question"), c.answer_field = str("answer_field", "answer");
   c.prompt_template = str("prompt_template", "{prompt}");
   c.sft_data = str("sft_data", ""), c.solution_field = str("solution_field", "answer");

@@ -31,7 +31,7 @@ json parse_json_file(const std::string& path) {
   std::string text = read_file(path);
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
     fail(path, std::string("malformed JSON: ") + e.what(), "the demo writes this file; rerun `prefopt demo`");
   }
 }

@@ -141,7 +141,14 @@ std::shared_ptr<TokenizerImpl> load_vocab_merges(const std::string& dir) {
   pipe["post_processor"] = nullptr;
   finish(t, pipe, vp);
   if (file_exists(dir + "/added_tokens.json")) {
-    json a = json::parse(read_file(dir + "/added_tokens.json"));
+    json a;
+    try {
+      a = json::parse(read_file(dir + "/added_tokens.json"));
+    } catch (const nlohmann::json::exception& e) {
+      fail(dir + "/added_tokens.json", fmt::format("not valid JSON: {}", e.what()), "added_tokens.json maps token -> id");
+    }
+    PREFOPT_REQUIRE(a.is_object(), dir + "/added_tokens.json", fmt::format("expected a JSON object, found {}", a.type_name()),
+                    "added_tokens.json maps token -> id");
     json arr = json::array();
     for (auto it = a.begin(); it != a.end(); ++it)
       arr.push_back({{"id", it.value()}, {"content", it.key()}, {"special", true}});
@@ -242,8 +249,9 @@ namespace {
 struct GgufReader {
   std::string data, path;
   size_t p = 0;
-  void need(size_t n) {
-    PREFOPT_REQUIRE(p + n <= data.size(), path, fmt::format("truncated at byte {}", p), "the GGUF file is incomplete");
+  void need(uint64_t n) {
+    PREFOPT_REQUIRE(n <= data.size() && p <= data.size() - n, path, fmt::format("truncated at byte {}", p),
+                    "the GGUF file is incomplete");
   }
   template <typename T>
   T get() {
@@ -260,7 +268,7 @@ struct GgufReader {
     p += n;
     return s;
   }
-  json value(uint32_t type) {
+  json value(uint32_t type, int depth = 0) {
     switch (type) {
       case 0: return get<uint8_t>();
       case 1: return get<int8_t>();
@@ -272,10 +280,13 @@ struct GgufReader {
       case 7: return get<uint8_t>() != 0;
       case 8: return json(str());
       case 9: {
+        PREFOPT_REQUIRE(depth < 4, path, fmt::format("arrays nested too deep at byte {}", p), "the GGUF file is damaged");
         uint32_t et = get<uint32_t>();
         uint64_t n = get<uint64_t>();
+        PREFOPT_REQUIRE(n <= data.size() - p, path, fmt::format("array of {} elements at byte {}", n, p),
+                        "the GGUF file is damaged");
         json a = json::array();
-        for (uint64_t i = 0; i < n; ++i) a.push_back(value(et));
+        for (uint64_t i = 0; i < n; ++i) a.push_back(value(et, depth + 1));
         return a;
       }
       case 10: return get<uint64_t>();
@@ -435,6 +446,8 @@ std::shared_ptr<TokenizerImpl> load_sentencepiece(const std::string& path, const
   return t;
 }
 
+static std::shared_ptr<TokenizerImpl> gguf_tokenizer(const json& kv, const std::string& path);
+
 std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
   GgufReader r{read_file(path), path};
   PREFOPT_REQUIRE(r.data.size() >= 24 && r.data.compare(0, 4, "GGUF") == 0, path,
@@ -455,21 +468,39 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
   }
   PREFOPT_REQUIRE(kv.contains("tokenizer.ggml.model") && kv.contains("tokenizer.ggml.tokens"), path,
                   "no tokenizer.ggml.model / tokens keys", "the GGUF holds no vocabulary");
-  std::string model = kv["tokenizer.ggml.model"];
+  try {
+    return gguf_tokenizer(kv, path);
+  } catch (const json::exception& e) {
+    // A key of the wrong GGUF type (a number where a string array belongs, ...).
+    fail(path, fmt::format("unexpected tokenizer.ggml.* value: {}", e.what()),
+         "the GGUF file is damaged or not written by llama.cpp; re-convert it");
+  }
+}
+
+static std::shared_ptr<TokenizerImpl> gguf_tokenizer(const json& kv, const std::string& path) {
+  std::string model = kv.at("tokenizer.ggml.model").get<std::string>();
   auto t = std::make_shared<TokenizerImpl>();
   t->source = path;  // no extra_files: the .gguf may hold the weights (see tokenizer.h)
-  std::vector<std::string> toks = kv["tokenizer.ggml.tokens"].get<std::vector<std::string>>();
+  std::vector<std::string> toks = kv.at("tokenizer.ggml.tokens").get<std::vector<std::string>>();
   size_t n = toks.size();
+  PREFOPT_REQUIRE(n > 0 && n < (size_t(1) << 24), path, fmt::format("tokenizer.ggml.tokens has {} tokens", n),
+                  "the GGUF file is damaged");
   std::vector<int> types(n, 1);
-  if (kv.contains("tokenizer.ggml.token_type")) types = kv["tokenizer.ggml.token_type"].get<std::vector<int>>();
+  if (kv.contains("tokenizer.ggml.token_type")) types = kv.at("tokenizer.ggml.token_type").get<std::vector<int>>();
+  PREFOPT_REQUIRE(types.size() == n, path,
+                  fmt::format("tokenizer.ggml.token_type has {} entries for {} tokens", types.size(), n),
+                  "the GGUF file is damaged");
   set_vocab(t->model, toks);
   json added = json::array();
   for (size_t i = 0; i < n; ++i)
     if (types[i] == 2 || types[i] == 3 || types[i] == 4)
       added.push_back({{"id", int32_t(i)}, {"content", toks[i]}, {"special", types[i] != 4}, {"normalized", types[i] == 4}});
   auto id_key = [&](const char* k) -> std::optional<int32_t> {
-    if (kv.contains(k)) return kv[k].get<int32_t>();
-    return std::nullopt;
+    if (!kv.contains(k)) return std::nullopt;
+    const int64_t id = kv.at(k).get<int64_t>();
+    PREFOPT_REQUIRE(id >= 0 && id < int64_t(n), path, fmt::format("{} = {} is not a token id (vocabulary of {})", k, id, n),
+                    "the GGUF file is damaged");
+    return int32_t(id);
   };
   t->bos = id_key("tokenizer.ggml.bos_token_id");
   t->eos = id_key("tokenizer.ggml.eos_token_id");
@@ -485,7 +516,7 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
   if (model == "gpt2") {
     PREFOPT_REQUIRE(kv.contains("tokenizer.ggml.merges"), path, "BPE vocabulary without tokenizer.ggml.merges",
                     "re-convert the model with llama.cpp's convert_hf_to_gguf.py");
-    add_merges_text(t->model, kv["tokenizer.ggml.merges"].get<std::vector<std::string>>(), path);
+    add_merges_text(t->model, kv.at("tokenizer.ggml.merges").get<std::vector<std::string>>(), path);
     std::string pre = kv.value("tokenizer.ggml.pre", "default");
     json steps = json::array();
     for (const auto& p : gguf_pre_patterns(pre, path)) steps.push_back(split_step(p));
@@ -495,7 +526,10 @@ std::shared_ptr<TokenizerImpl> load_gguf(const std::string& path) {
   } else if (model == "llama") {
     bool prefix = kv.value("tokenizer.ggml.add_space_prefix", true);
     std::vector<float> scores(n, 0.f);
-    if (kv.contains("tokenizer.ggml.scores")) scores = kv["tokenizer.ggml.scores"].get<std::vector<float>>();
+    if (kv.contains("tokenizer.ggml.scores")) scores = kv.at("tokenizer.ggml.scores").get<std::vector<float>>();
+    PREFOPT_REQUIRE(scores.size() == n, path,
+                    fmt::format("tokenizer.ggml.scores has {} entries for {} tokens", scores.size(), n),
+                    "the GGUF file is damaged");
     spm_model(*t, scores, types, prefix, pipe);
   } else {
     fail(path, fmt::format("tokenizer.ggml.model {:?} is not supported", model),

@@ -1,6 +1,7 @@
 // prefopt CLI: a boolean flag spelled as HF's argument parser takes it:
 // `--key` (true), `--key true|false` or `--key=false` (also True/False/1/0).
-// A bad value is an Error naming the flag (exit 2).
+// A bad value is an Error naming the flag (exit 2). Given more than once, the last
+// one counts (as a repeated CLI11 flag or argparse's store_true).
 #pragma once
 #include <CLI/CLI.hpp>
 
@@ -21,7 +22,8 @@ inline CLI::Option* add_bool_flag(CLI::App* cmd, const std::string& names, bool&
             else fail(shown, "expected true or false, found \"" + v + "\"", "write " + shown + " or " + shown + " true|false");
           },
           help)
-      ->expected(0, 1);
+      ->expected(0, 1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
 }
 
 }  // namespace prefopt::cli

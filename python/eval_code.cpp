@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "sandbox/sandbox.h"
 #include "verify/passk.h"
+#include "verify/results_io.h"
 
 namespace prefopt::py_bind {
 
@@ -128,28 +129,12 @@ py::object eval_code(py::object problems_arg, py::object completions_arg, int wo
       }
       if (isolation_seen.empty()) isolation_seen = r.isolation;
     }
-    int64_t min_n = counts.empty() ? 0 : INT64_MAX;
-    for (auto& [id, pc] : counts) min_n = std::min(min_n, pc.n);
-    std::vector<int64_t> usable, skipped;
-    for (int64_t k : ks) (k <= min_n ? usable : skipped).push_back(k);
     summary["completions"] = jobs.size();
     summary["problems_evaluated"] = counts.size();
     summary["verdicts"] = verdicts;
     summary["isolation"] = isolation_seen.empty() ? isolation_level() : isolation_seen;
     summary["timeout_s"] = timeout;
-    if (!usable.empty())
-      for (auto& [k, v] : mean_pass_at_k(counts, usable)) summary["pass@" + std::to_string(k)] = v;
-    if (!skipped.empty()) summary["skipped_k"] = skipped;
-    json tasks = json::object();
-    for (auto& [id, pc] : counts) {
-      json t;
-      t["n"] = pc.n;
-      t["c"] = pc.c;
-      for (int64_t k : ks)
-        if (k <= pc.n) t["pass@" + std::to_string(k)] = pass_at_k(pc.n, pc.c, k);
-      tasks[id] = t;
-    }
-    summary["tasks"] = tasks;
+    summary.update(passk_summary(counts, ks));
     if (verdicts.count("SANDBOX_ERROR"))
       warn("eval_code: {} runs hit SANDBOX_ERROR (infrastructure, left out of pass@k)", verdicts["SANDBOX_ERROR"]);
   }

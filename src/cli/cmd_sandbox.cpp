@@ -27,6 +27,7 @@
 #include "core/log.h"
 #include "sandbox/sandbox.h"
 #include "verify/passk.h"
+#include "verify/results_io.h"
 
 namespace prefopt::cli {
 
@@ -143,33 +144,13 @@ void run_eval_code(const EvalCodeOptions& o) {
   progress.finish();
 
   // pass@k per task and overall, for every requested k that every task reaches.
-  int64_t min_n = counts.empty() ? 0 : INT64_MAX;
-  for (auto& [id, pc] : counts) min_n = std::min(min_n, pc.n);
-  std::vector<int64_t> usable;
-  for (int64_t k : ks)
-    if (k <= min_n) usable.push_back(k);
   json summary;
   summary["completions"] = jobs.size();
   summary["problems_evaluated"] = counts.size();
   summary["verdicts"] = verdicts;
   summary["isolation"] = isolation_seen.empty() ? isolation_level() : isolation_seen;
   summary["timeout_s"] = o.timeout;
-  std::map<int64_t, double> overall = usable.empty() ? std::map<int64_t, double>{} : mean_pass_at_k(counts, usable);
-  for (auto& [k, v] : overall) summary["pass@" + std::to_string(k)] = v;
-  std::vector<int64_t> skipped;
-  for (int64_t k : ks)
-    if (k > min_n) skipped.push_back(k);
-  if (!skipped.empty()) summary["skipped_k"] = skipped;
-  json tasks = json::object();
-  for (auto& [id, pc] : counts) {
-    json t;
-    t["n"] = pc.n;
-    t["c"] = pc.c;
-    for (int64_t k : ks)
-      if (k <= pc.n) t["pass@" + std::to_string(k)] = pass_at_k(pc.n, pc.c, k);
-    tasks[id] = t;
-  }
-  summary["tasks"] = tasks;
+  summary.update(passk_summary(counts, ks));
   if (!o.summary.empty()) {
     atomic_write(o.summary, summary.dump(2) + "\n");
     info("eval-code: summary written to {}", o.summary);
@@ -186,9 +167,12 @@ void run_eval_code(const EvalCodeOptions& o) {
     }
   }
   std::string line = fmt::format("eval-code: overall over {} problems:", counts.size());
-  for (auto& [k, val] : overall) line += fmt::format(" pass@{}={:.4f}", k, val);
-  if (!skipped.empty()) {
+  for (int64_t k : ks)
+    if (summary.contains("pass@" + std::to_string(k)))
+      line += fmt::format(" pass@{}={:.4f}", k, summary["pass@" + std::to_string(k)].get<double>());
+  if (summary.contains("skipped_k")) {
     line += " (skipped k=";
+    const auto skipped = summary["skipped_k"].get<std::vector<int64_t>>();
     for (size_t i = 0; i < skipped.size(); ++i) line += (i ? "," : "") + std::to_string(skipped[i]);
     line += ": a problem has fewer samples)";
   }

@@ -122,4 +122,24 @@ ExecMatrix matrix_from_json(const json& mj, size_t codes, size_t tests, const st
   return m;
 }
 
+nlohmann::json passk_summary(const std::map<std::string, ProblemCounts>& counts, const std::vector<int64_t>& ks) {
+  int64_t min_n = counts.empty() ? 0 : INT64_MAX;
+  for (auto& [id, pc] : counts) min_n = std::min(min_n, pc.n);
+  std::vector<int64_t> usable, skipped;
+  for (int64_t k : ks) (k <= min_n ? usable : skipped).push_back(k);
+  nlohmann::json s = nlohmann::json::object();
+  if (!usable.empty())
+    for (auto& [k, v] : mean_pass_at_k(counts, usable)) s["pass@" + std::to_string(k)] = v;
+  if (!skipped.empty()) s["skipped_k"] = skipped;
+  nlohmann::json tasks = nlohmann::json::object();
+  for (auto& [id, pc] : counts) {
+    nlohmann::json t = {{"n", pc.n}, {"c", pc.c}};
+    for (int64_t k : ks)
+      if (k <= pc.n) t["pass@" + std::to_string(k)] = pass_at_k(pc.n, pc.c, k);
+    tasks[id] = std::move(t);
+  }
+  s["tasks"] = std::move(tasks);
+  return s;
+}
+
 }  // namespace prefopt

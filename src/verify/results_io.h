@@ -24,6 +24,11 @@ bool is_sandbox_error(const nlohmann::json& row);
 // "verdict" PASSED / CORRECT. SANDBOX_ERROR rows are skipped (with a warning).
 std::map<std::string, ProblemCounts> read_results(const std::string& path);
 
+// The pass@k part of an eval-code summary: "pass@K" (mean over problems) for every K in
+// ks that every problem reaches, "skipped_k" for the others, and "tasks": {id: {"n", "c",
+// "pass@K"...}}.
+nlohmann::json passk_summary(const std::map<std::string, ProblemCounts>& counts, const std::vector<int64_t>& ks);
+
 // A row's prompt id: prompt_id, task_id or problem_id ("" when none).
 std::string prompt_key(const nlohmann::json& row);
 

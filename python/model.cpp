@@ -66,27 +66,6 @@ struct PyModel {
   }
 };
 
-// EOS ids: the model config's, generation_config.json's, and the tokenizer's (as `prefopt generate`).
-std::vector<int64_t> eos_ids(const std::string& model_dir, const CausalLM& m, const Tokenizer* tok) {
-  std::vector<int64_t> eos = m.config().eos_token_ids;
-  const std::string gc = model_dir + "/generation_config.json";
-  if (std::filesystem::exists(gc)) {
-    json j = json::parse(read_file(gc), nullptr, false);
-    if (!j.is_discarded() && j.contains("eos_token_id")) {
-      const json& e = j["eos_token_id"];
-      if (e.is_number_integer()) eos.push_back(e.get<int64_t>());
-      if (e.is_array())
-        for (auto& x : e)
-          if (x.is_number_integer()) eos.push_back(x.get<int64_t>());
-    }
-  }
-  if (tok)
-    if (auto e = tok->eos_id()) eos.push_back(*e);
-  std::sort(eos.begin(), eos.end());
-  eos.erase(std::unique(eos.begin(), eos.end()), eos.end());
-  return eos;
-}
-
 void check_ids(const std::vector<int64_t>& ids, int64_t vocab, const std::string& where, const char* hint) {
   for (int64_t id : ids)
     if (id < 0 || id >= vocab)
@@ -173,7 +152,7 @@ py::object generate(PyModel& pm, py::object prompts, int n, double temperature, 
   SamplingParams sp;
   sp.temperature = temperature, sp.top_k = top_k, sp.top_p = top_p, sp.seed = seed;
   sp.max_new_tokens = max_new_tokens;
-  sp.eos_ids = eos_ids(pm.dir, *pm.lm, tok);
+  sp.eos_ids = model_eos_ids(pm.dir, *pm.lm, tok);
   if (stop) sp.stop_strings = *stop;
   sp.n = n;
   if ((!sp.stop_strings.empty() || tools) && !tok)

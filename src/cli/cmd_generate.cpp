@@ -123,26 +123,6 @@ std::vector<PromptRow> read_prompts(const std::string& path, const Tokenizer& to
   return rows;
 }
 
-// EOS ids: the model config's, generation_config.json's, and the tokenizer's.
-std::vector<int64_t> eos_ids(const std::string& model_dir, const CausalLM& m, const Tokenizer& tok) {
-  std::vector<int64_t> eos = m.config().eos_token_ids;
-  const std::string gc = model_dir + "/generation_config.json";
-  if (std::filesystem::exists(gc)) {
-    json j = json::parse(read_file(gc), nullptr, false);
-    if (!j.is_discarded() && j.contains("eos_token_id")) {
-      const json& e = j["eos_token_id"];
-      if (e.is_number_integer()) eos.push_back(e.get<int64_t>());
-      if (e.is_array())
-        for (auto& x : e)
-          if (x.is_number_integer()) eos.push_back(x.get<int64_t>());
-    }
-  }
-  if (auto e = tok.eos_id()) eos.push_back(*e);
-  std::sort(eos.begin(), eos.end());
-  eos.erase(std::unique(eos.begin(), eos.end()), eos.end());
-  return eos;
-}
-
 void run_greedy_ids(const GenerateArgs& a) {
   auto m = CausalLM::from_pretrained(a.model, parse_device(a.device));
   if (!a.adapter.empty()) load_lora(*m, a.adapter);
@@ -165,7 +145,7 @@ void run_sampling(const GenerateArgs& a) {
   SamplingParams sp;
   sp.temperature = a.temperature, sp.top_k = a.top_k, sp.top_p = a.top_p, sp.seed = a.seed;
   sp.max_new_tokens = a.max_new_given ? a.max_new : 256;
-  sp.eos_ids = eos_ids(a.model, *m, tok);
+  sp.eos_ids = model_eos_ids(a.model, *m, &tok);
   sp.stop_strings = a.stop, sp.n = a.n;
   const bool tools = !a.tools.empty();
   if (tools && a.tools != "python")

@@ -13,7 +13,12 @@
 #include <numeric>
 #include <tuple>
 
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/fs.h"
 #include "core/rng.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -296,6 +301,26 @@ std::vector<std::vector<Sample>> sample(const CausalLM& model, const Tokenizer* 
     for (auto& row : rows)
       if (row.out->finish_reason != "stop") row.out->text = decode_ids(*tok, row.out->ids);
   return out;
+}
+
+std::vector<int64_t> model_eos_ids(const std::string& model_dir, const CausalLM& m, const Tokenizer* tok) {
+  std::vector<int64_t> eos = m.config().eos_token_ids;
+  const std::string gc = model_dir + "/generation_config.json";
+  if (std::filesystem::exists(gc)) {
+    auto j = nlohmann::json::parse(read_file(gc), nullptr, false);
+    if (!j.is_discarded() && j.contains("eos_token_id")) {
+      const auto& e = j["eos_token_id"];
+      if (e.is_number_integer()) eos.push_back(e.get<int64_t>());
+      if (e.is_array())
+        for (auto& x : e)
+          if (x.is_number_integer()) eos.push_back(x.get<int64_t>());
+    }
+  }
+  if (tok)
+    if (auto e = tok->eos_id()) eos.push_back(*e);
+  std::sort(eos.begin(), eos.end());
+  eos.erase(std::unique(eos.begin(), eos.end()), eos.end());
+  return eos;
 }
 
 }  // namespace prefopt

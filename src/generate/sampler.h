@@ -57,6 +57,11 @@ struct SamplingParams {
   bool on_device = false;
 };
 
+// The stop ids of a model directory: config.json's eos_token_id(s), those of
+// generation_config.json (when present) and the tokenizer's EOS (tok may be null);
+// sorted, without duplicates.
+std::vector<int64_t> model_eos_ids(const std::string& model_dir, const CausalLM& m, const Tokenizer* tok);
+
 struct Sample {
   std::vector<int64_t> ids;         // new tokens only (the EOS included when hit)
   std::string text;                 // decode(ids, skip special), cut before a stop string ("" without tokenizer)

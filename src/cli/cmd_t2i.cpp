@@ -26,6 +26,8 @@ void register_t2i(CLI::App& app) {
   pre->add_option("--batch", p->batch, "images a step");
   pre->add_option("--learning-rate,--learning_rate", p->lr, "peak learning rate (warm-up, then cosine)");
   pre->add_option("--channels", p->unet.base_channels, "UNet base channels (C at 16x16, 2C below)");
+  pre->add_option("--cross-attention,--cross_attention", p->unet.cross_attention_dim,
+                  "width of cross-attention to the caption tokens (0: FiLM only)");
   pre->add_option("--eval-every,--eval_every", p->eval_every, "probe the checker accuracy every N steps (0: never)");
   pre->add_option("--eval-n,--eval_n", p->eval_n, "probe samples");
   pre->add_option("--threads", p->threads, "ATen threads");
@@ -49,6 +51,9 @@ void register_t2i(CLI::App& app) {
   demo->add_option("--eval-n,--eval_n", d->eval_n, "fixed (caption, noise) pairs scored per arm");
   demo->add_option("--sample-steps,--sample_steps", d->sample_steps, "DDIM steps");
   demo->add_option("--guidance", d->guidance, "classifier-free guidance weight");
+  demo->add_option("--sft-weight,--sft_weight", d->sft_weight,
+                   "weight of the DDPM loss on the matching caption added to the preference arms");
+  demo->add_option("--arms", d->arms, "run only these arms (base sft_more tdpo tkto diffusion_dpo tdpo_betaB ...)");
   demo->add_option("--threads", d->threads, "ATen threads");
   demo->callback([d] {
     const auto s = diffusion::run_t2i_demo(*d);

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -144,10 +145,10 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
          a.valid_two_objects, a.seconds);
     s.arms.push_back(a);
   };
-  {
-    const EvalResult r = evaluate(base.unet, sched, set, sample_steps, guidance);
-    finish_arm(summarise("base", r), r);
-  }
+  const double sft_weight = o.sft_weight >= 0 ? o.sft_weight : 0.0;
+  auto wanted = [&](const std::string& name) {
+    return o.arms.empty() || std::find(o.arms.begin(), o.arms.end(), name) != o.arms.end();
+  };
   struct ArmSpec {
     std::string name, kind;
     double beta;
@@ -155,7 +156,18 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
   std::vector<ArmSpec> specs = {{"sft_more", "sft_more", 0}, {"tdpo", "tdpo", beta}, {"tkto", "tkto", beta},
                                 {"diffusion_dpo", "diffusion_dpo", beta}};
   for (double b : sweep) specs.push_back({fmt::format("tdpo_beta{:g}", b), "tdpo", b});
+  for (const auto& name : o.arms) {
+    bool known = name == "base";
+    for (const auto& sp : specs) known |= sp.name == name;
+    PREFOPT_REQUIRE(known, "--arms", "no arm named '" + name + "'",
+                    "use base, sft_more, tdpo, tkto, diffusion_dpo or tdpo_betaB for a β in --beta-sweep");
+  }
+  if (wanted("base")) {
+    const EvalResult r = evaluate(base.unet, sched, set, sample_steps, guidance);
+    finish_arm(summarise("base", r), r);
+  }
   for (const auto& sp : specs) {
+    if (!wanted(sp.name)) continue;
     ArmOptions ao;
     ao.name = sp.kind;
     ao.seed = o.seed;
@@ -163,6 +175,7 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
     ao.batch = batch;
     ao.lr = lr;
     ao.beta = sp.beta > 0 ? sp.beta : beta;
+    ao.sft_weight = sft_weight;
     ArmLog log;
     const TinyUNet policy = train_arm(base.unet, sched, ao, &log);
     const EvalResult r = evaluate(policy, sched, set, sample_steps, guidance);
@@ -175,7 +188,7 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
   }
   json setup = {{"base", base_dir},   {"seed", o.seed},       {"steps", steps},       {"batch", batch},
                 {"lr", lr},           {"beta", beta},         {"beta_sweep", sweep},  {"eval_n", eval_n},
-                {"eval_seed", o.eval_seed}, {"sample_steps", sample_steps}, {"guidance", guidance},
+                {"eval_seed", o.eval_seed}, {"sample_steps", sample_steps}, {"guidance", guidance}, {"sft_weight", sft_weight},
                 {"quick", q},         {"seconds", now_seconds() - t0}};
   json arms = json::array();
   for (const auto& a : s.arms) arms.push_back(arm_json(a));

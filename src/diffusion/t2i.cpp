@@ -293,6 +293,7 @@ TinyUNet train_arm(const TinyUNet& base, const Schedule& sched, const ArmOptions
                                                  o.undesirable_weight)
                                      : tdpo_loss(eps[0], eps[1], re[0], re[1], noise, o.beta);
       loss = pl.loss;
+      if (o.sft_weight > 0) loss = loss + o.sft_weight * per_example_mse(eps[0], noise).mean();
       row["reward_accuracy"] = pl.accuracy;
       row["margin"] = pl.margin;
       {

@@ -80,6 +80,9 @@ struct ArmOptions {
   int steps = 200, batch = 32;  // batch = images; sft_more trains on 2*batch (the same compute)
   double lr = 1e-4, beta = 2000, clip = 1.0, caption_dropout = 0.1;
   double desirable_weight = 1.0, undesirable_weight = 1.0;
+  // Preference arms: + sft_weight · (DDPM loss of the matching caption's branch), as RPO adds
+  // an NLL term to DPO; it keeps the denoiser from drifting while the margin grows.
+  double sft_weight = 0.0;
 };
 struct ArmLog {
   std::vector<nlohmann::json> rows;                   // one per logged step

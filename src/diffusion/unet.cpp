@@ -16,7 +16,8 @@ json to_json(const UNetConfig& c) {
               {"out_channels", c.out_channels},   {"base_channels", c.base_channels},
               {"cond_dim", c.cond_dim},           {"time_embed_dim", c.time_embed_dim},
               {"token_dim", c.token_dim},         {"vocab_size", c.vocab_size},
-              {"max_tokens", c.max_tokens},       {"norm_groups", c.norm_groups}};
+              {"max_tokens", c.max_tokens},       {"norm_groups", c.norm_groups},
+              {"cross_attention_dim", c.cross_attention_dim}, {"attention_heads", c.attention_heads}};
 }
 
 UNetConfig unet_config_from_json(const json& j, const std::string& where) {
@@ -37,6 +38,17 @@ UNetConfig unet_config_from_json(const json& j, const std::string& where) {
   get("vocab_size", c.vocab_size);
   get("max_tokens", c.max_tokens);
   get("norm_groups", c.norm_groups);
+  // Optional (absent in models without attention).
+  if (j.contains("cross_attention_dim")) {
+    PREFOPT_REQUIRE(j["cross_attention_dim"].is_number_integer() && j["cross_attention_dim"].get<int>() >= 0, where,
+                    "field 'cross_attention_dim' is not a non-negative integer", "write the config with prefopt t2i-pretrain");
+    c.cross_attention_dim = j["cross_attention_dim"].get<int>();
+  }
+  if (c.cross_attention_dim > 0) {
+    get("attention_heads", c.attention_heads);
+    PREFOPT_REQUIRE(c.cross_attention_dim % c.attention_heads == 0, where,
+                    "cross_attention_dim is not a multiple of attention_heads", "write the config with prefopt t2i-pretrain");
+  }
   return c;
 }
 
@@ -71,6 +83,16 @@ TinyUNet::TinyUNet(const UNetConfig& cfg, uint64_t seed) : cfg_(cfg) {
     if (in != out) conv(n + ".skip", out, in, 1);
   };
   const int c = cfg.base_channels, c2 = 2 * cfg.base_channels, d = cfg.cond_dim;
+  auto attn = [&](const std::string& n, int ch) {
+    if (cfg.cross_attention_dim <= 0) return;
+    const int a = cfg.cross_attention_dim;
+    norm(n + ".norm", ch);
+    linear(n + ".to_q", a, ch);
+    linear(n + ".to_k", a, cfg.token_dim);
+    linear(n + ".to_v", a, cfg.token_dim);
+    params_[n + ".to_out.weight"] = at::zeros({ch, a});
+    params_[n + ".to_out.bias"] = at::zeros({ch});
+  };
   linear("time_embedding.linear_1", d, cfg.time_embed_dim);
   linear("time_embedding.linear_2", d, d);
   params_["text_encoder.token_embedding.weight"] = at::empty({cfg.vocab_size, cfg.token_dim}).normal_(0, 1, gen);
@@ -81,10 +103,14 @@ TinyUNet::TinyUNet(const UNetConfig& cfg, uint64_t seed) : cfg_(cfg) {
   res("down.0.res", c, c);
   conv("down.0.downsample", c2, c, 3);
   res("down.1.res", c2, c2);
+  attn("down.1.attn", c2);
   conv("down.1.downsample", c2, c2, 3);
   res("mid.res", c2, c2);
+  attn("mid.attn", c2);
   res("up.1.res", c2 + c2, c2);
+  attn("up.1.attn", c2);
   res("up.0.res", c2 + c, c);
+  attn("up.0.attn", c);
   norm("norm_out", c);
   conv("conv_out", cfg.out_channels, c, 3, /*zero=*/true);
 }
@@ -115,6 +141,21 @@ at::Tensor TinyUNet::res_block(const std::string& n, const at::Tensor& x, const 
   return skip + h;
 }
 
+at::Tensor TinyUNet::attention(const std::string& n, const at::Tensor& x, const at::Tensor& tok) const {
+  if (cfg_.cross_attention_dim <= 0) return x;
+  const int64_t b = x.size(0), ch = x.size(1), hw = x.size(2) * x.size(3), T = tok.size(1);
+  const int64_t heads = cfg_.attention_heads, dh = cfg_.cross_attention_dim / heads;
+  auto h = at::group_norm(x, cfg_.norm_groups, p(n + ".norm.weight"), p(n + ".norm.bias"), 1e-5);
+  h = h.reshape({b, ch, hw}).transpose(1, 2);                                               // (B, HW, C)
+  auto q = at::linear(h, p(n + ".to_q.weight"), p(n + ".to_q.bias")).view({b, hw, heads, dh}).transpose(1, 2);
+  auto k = at::linear(tok, p(n + ".to_k.weight"), p(n + ".to_k.bias")).view({b, T, heads, dh}).transpose(1, 2);
+  auto v = at::linear(tok, p(n + ".to_v.weight"), p(n + ".to_v.bias")).view({b, T, heads, dh}).transpose(1, 2);
+  auto w = at::softmax(at::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(dh)), -1);  // (B, h, HW, T)
+  auto o = at::matmul(w, v).transpose(1, 2).reshape({b, hw, heads * dh});
+  o = at::linear(o, p(n + ".to_out.weight"), p(n + ".to_out.bias"));                    // (B, HW, C)
+  return x + o.transpose(1, 2).reshape(x.sizes());
+}
+
 at::Tensor TinyUNet::forward(const at::Tensor& x_t, const at::Tensor& t, const at::Tensor& tokens) const {
   const int64_t b = x_t.size(0), hh = x_t.size(2), ww = x_t.size(3);
   // Conditioning vector: time + text.
@@ -133,10 +174,14 @@ at::Tensor TinyUNet::forward(const at::Tensor& x_t, const at::Tensor& t, const a
   auto s0 = res_block("down.0.res", h, cond);                                                       // C @16
   auto s1 = res_block("down.1.res", at::conv2d(s0, p("down.0.downsample.weight"), p("down.0.downsample.bias"), 2, 1),
                       cond);                                                                        // 2C @8
+  s1 = attention("down.1.attn", s1, tok);
   auto m = res_block("mid.res", at::conv2d(s1, p("down.1.downsample.weight"), p("down.1.downsample.bias"), 2, 1),
                      cond);                                                                         // 2C @4
+  m = attention("mid.attn", m, tok);
   auto u1 = res_block("up.1.res", at::cat({at::upsample_nearest2d(m, {hh / 2, ww / 2}), s1}, 1), cond);  // 2C @8
+  u1 = attention("up.1.attn", u1, tok);
   auto u0 = res_block("up.0.res", at::cat({at::upsample_nearest2d(u1, {hh, ww}), s0}, 1), cond);          // C @16
+  u0 = attention("up.0.attn", u0, tok);
   auto out = at::silu(at::group_norm(u0, cfg_.norm_groups, p("norm_out.weight"), p("norm_out.bias"), 1e-5));
   return at::conv2d(out, p("conv_out.weight"), p("conv_out.bias"), 1, 1);
 }

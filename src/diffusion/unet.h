@@ -10,6 +10,9 @@
 //                 GroupNorm, SiLU, conv_out (3)
 //   res block:    GN, SiLU, conv3x3, GN, FiLM (h·(1+scale)+shift from cond), SiLU,
 //                 conv3x3 (zero-initialised), + skip (1x1 when channels change)
+//   attention:    (cross_attention_dim > 0) after down.1, mid, up.1 and up.0:
+//                 h + to_out(softmax(q kᵀ/√d) v), q from GN(h) per position, k and v
+//                 from the token + position embeddings, multi-head, to_out zero-initialised
 #pragma once
 #include <cstdint>
 #include <map>
@@ -33,6 +36,10 @@ struct UNetConfig {
   int vocab_size = 14;
   int max_tokens = 8;
   int norm_groups = 8;
+  // > 0: cross-attention from the feature map to the caption's token embeddings
+  // after the res blocks at 8x8, 4x4 and on the way up (heads of this total width).
+  int cross_attention_dim = 0;
+  int attention_heads = 4;
 };
 nlohmann::json to_json(const UNetConfig& c);
 // Reads the fields back; throws prefopt::Error naming `where` on a missing or bad field.
@@ -53,12 +60,17 @@ class TinyUNet {
   // Replaces the weights; throws naming `where` when names or shapes differ.
   void load(const std::map<std::string, at::Tensor>& tensors, const std::string& where);
   int64_t num_parameters() const;
+  // One cross-attention block (`n` as "mid.attn") on a feature map and token embeddings, for tests.
+  at::Tensor attention_for_test(const std::string& n, const at::Tensor& x, const at::Tensor& tok) const {
+    return attention(n, x, tok);
+  }
 
  private:
   UNetConfig cfg_;
   std::map<std::string, at::Tensor> params_;
   at::Tensor p(const std::string& n) const;
   at::Tensor res_block(const std::string& n, const at::Tensor& x, const at::Tensor& cond) const;
+  at::Tensor attention(const std::string& n, const at::Tensor& x, const at::Tensor& tok) const;
 };
 
 // Sinusoidal timestep embedding (cos half first, as diffusers' flip_sin_to_cos).

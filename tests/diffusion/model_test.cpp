@@ -70,6 +70,64 @@ TEST(DiffusionUNet, ShapesAndConditioning) {
   EXPECT_GT((m.forward(x, t, tok2) - e).abs().max().item<float>(), 1e-4);
 }
 
+// Cross-attention: zero-initialised output (the net starts as the FiLM-only
+// net's function), then one block against a by-hand computation, and the
+// config round trip.
+TEST(DiffusionUNet, CrossAttention) {
+  UNetConfig c = small();
+  c.cross_attention_dim = 8;
+  c.attention_heads = 2;
+  TinyUNet m(c, 3);
+  for (const char* n : {"down.1.attn", "mid.attn", "up.1.attn", "up.0.attn"})
+    ASSERT_TRUE(m.params().count(std::string(n) + ".to_q.weight")) << n;
+  EXPECT_EQ(m.params().count("down.0.attn.to_q.weight"), 0u);
+  for (auto& [n, p] : m.params())
+    if (n.find(".attn.") == std::string::npos) p.add_(at::randn(p.sizes()) * 0.1);
+  auto x = at::randn({2, 3, 16, 16});
+  auto t = at::tensor(std::vector<int64_t>{1, 500});
+  auto tok = tokens_tensor({Caption{0, 0, 0, 1, 1}, Caption{2, 1, 3, 3, 2}});
+  // to_out is zero: the attention blocks add nothing, whatever q, k, v are.
+  auto e0 = m.forward(x, t, tok);
+  for (auto& [n, p] : m.params())
+    if (n.find(".attn.") != std::string::npos && n.find("to_out") == std::string::npos) p.add_(at::randn(p.sizes()));
+  EXPECT_TRUE(at::allclose(m.forward(x, t, tok), e0, 0, 0));
+  for (auto& [n, p] : m.params())
+    if (n.find("to_out") != std::string::npos) p.add_(at::randn(p.sizes()) * 0.1);
+  EXPECT_GT((m.forward(x, t, tok) - e0).abs().max().item<float>(), 1e-4);
+  // One block by hand, at one position of a 16-channel 8x8 map, head by head.
+  const int64_t ch = 16, T = 8;
+  auto feat = at::randn({1, ch, 8, 8});
+  auto emb = at::randn({1, T, c.token_dim});
+  auto P = [&](const std::string& n) { return m.params().at("mid.attn." + n); };
+  auto h = at::group_norm(feat, c.norm_groups, P("norm.weight"), P("norm.bias"), 1e-5);
+  const int64_t pos = 9;  // (1, 1)
+  auto hv = h.reshape({ch, 64}).select(1, pos);                       // (C)
+  auto q = at::matmul(P("to_q.weight"), hv) + P("to_q.bias");          // (8)
+  auto k = at::matmul(emb[0], P("to_k.weight").t()) + P("to_k.bias");  // (T, 8)
+  auto v = at::matmul(emb[0], P("to_v.weight").t()) + P("to_v.bias");
+  std::vector<at::Tensor> heads;
+  for (int hd = 0; hd < 2; ++hd) {
+    auto qh = q.slice(0, 4 * hd, 4 * hd + 4), kh = k.slice(1, 4 * hd, 4 * hd + 4), vh = v.slice(1, 4 * hd, 4 * hd + 4);
+    std::vector<double> s(T);
+    double mx = -1e30, z = 0;
+    for (int64_t j = 0; j < T; ++j) mx = std::max(mx, s[j] = (qh * kh[j]).sum().item<double>() / 2.0);
+    for (auto& sj : s) z += (sj = std::exp(sj - mx));
+    auto acc = at::zeros({4});
+    for (int64_t j = 0; j < T; ++j) acc += vh[j] * (s[j] / z);
+    heads.push_back(acc);
+  }
+  auto want = feat.reshape({ch, 64}).select(1, pos) + at::matmul(P("to_out.weight"), at::cat(heads)) + P("to_out.bias");
+  auto got = m.attention_for_test("mid.attn", feat, emb).reshape({ch, 64}).select(1, pos);
+  EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-5)) << (got - want).abs().max().item<float>();
+  // Config round trip keeps the attention fields; an inconsistent width is an error.
+  auto j = to_json(c);
+  EXPECT_EQ(unet_config_from_json(j, "x").cross_attention_dim, 8);
+  j["attention_heads"] = 3;
+  EXPECT_THROW(unet_config_from_json(j, "x"), prefopt::Error);
+  j.erase("cross_attention_dim");
+  EXPECT_EQ(unet_config_from_json(j, "x").cross_attention_dim, 0);  // older files: FiLM only
+}
+
 TEST(DiffusionFiles, DiffusersLayoutRoundTrip) {
   const std::string d = tmp_dir("layout");
   TinyUNet m(small(), 5);

@@ -11,6 +11,7 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "diffusion/checker.h"
 #include "diffusion/diffusers_io.h"
 #include "diffusion/png.h"
@@ -46,7 +47,9 @@ json arm_json(const T2IArmSummary& a) {
               {"per_perturbation", a.per_perturbation},
               {"perturbations_used", a.perturbations_used},
               {"beta", a.beta},
-              {"train_seconds", a.seconds}};
+              {"train_seconds", a.seconds},
+              {"gain_over_sft_more", std::isnan(a.gain_over_sft_more) ? json(nullptr) : json(a.gain_over_sft_more)},
+              {"gain_stderr", std::isnan(a.gain_stderr) ? json(nullptr) : json(a.gain_stderr)}};
 }
 
 T2IArmSummary summarise(const std::string& name, const EvalResult& r) {
@@ -57,6 +60,7 @@ T2IArmSummary summarise(const std::string& name, const EvalResult& r) {
   a.stderr_ = std::sqrt(std::max(0.0, r.accuracy * (1 - r.accuracy)) / std::max(1, r.n));
   a.valid_two_objects = r.valid_two_objects;
   a.per_perturbation = r.per_perturbation;
+  a.matched = r.matched;
   return a;
 }
 
@@ -79,15 +83,18 @@ std::string report_md(const T2IDemoOptions& o, const T2IDemoSummary& s, const js
                     "learning rate {}.\n\n",
                     setup["steps"].get<int>(), setup["batch"].get<int>(), 2 * setup["batch"].get<int>(),
                     setup["lr"].get<double>());
-  md += "| arm | β | accuracy | ± s.e. | two valid objects | swap_colours | change_colour | change_shape | "
-        "flip_relation | train s |\n|---|---|---|---|---|---|---|---|---|---|\n";
+  md += "| arm | β | accuracy | ± s.e. | vs sft_more (paired s.e.) | two valid objects | swap_colours | "
+        "change_colour | change_shape | flip_relation | train s |\n|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& a : s.arms) {
     auto pp = [&](const char* k) {
       auto it = a.per_perturbation.find(k);
       return it == a.per_perturbation.end() ? std::string("-") : fmt::format("{:.1f}%", 100 * it->second);
     };
-    md += fmt::format("| {} | {} | {:.1f}% | {:.1f} | {:.1f}% | {} | {} | {} | {} | {:.0f} |\n", a.name,
-                      a.beta > 0 ? fmt::format("{:g}", a.beta) : "-", 100 * a.accuracy, 100 * a.stderr_,
+    const std::string gain = std::isnan(a.gain_over_sft_more)
+                                 ? std::string("-")
+                                 : fmt::format("{:+.1f} ({:.1f})", 100 * a.gain_over_sft_more, 100 * a.gain_stderr);
+    md += fmt::format("| {} | {} | {:.1f}% | {:.1f} | {} | {:.1f}% | {} | {} | {} | {} | {:.0f} |\n", a.name,
+                      a.beta > 0 ? fmt::format("{:g}", a.beta) : "-", 100 * a.accuracy, 100 * a.stderr_, gain,
                       100 * a.valid_two_objects, pp("swap_colours"), pp("change_colour"), pp("change_shape"),
                       pp("flip_relation"), a.seconds);
   }
@@ -186,6 +193,15 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
     write_jsonl(o.output_dir + "/metrics_" + sp.name + ".jsonl", log.rows);
     finish_arm(a, r);
   }
+  // Paired gains over the control: every arm was scored on the same (caption, noise) pairs.
+  const auto control = std::find_if(s.arms.begin(), s.arms.end(), [](const T2IArmSummary& a) { return a.name == "sft_more"; });
+  if (control != s.arms.end())
+    for (auto& a : s.arms) {
+      if (a.name == "sft_more" || a.matched.size() != control->matched.size()) continue;
+      std::vector<double> d;
+      for (size_t i = 0; i < a.matched.size(); ++i) d.push_back(double(a.matched[i]) - double(control->matched[i]));
+      std::tie(a.gain_over_sft_more, a.gain_stderr) = mean_and_stderr(d);
+    }
   json setup = {{"base", base_dir},   {"seed", o.seed},       {"steps", steps},       {"batch", batch},
                 {"lr", lr},           {"beta", beta},         {"beta_sweep", sweep},  {"eval_n", eval_n},
                 {"eval_seed", o.eval_seed}, {"sample_steps", sample_steps}, {"guidance", guidance}, {"sft_weight", sft_weight},
@@ -201,8 +217,12 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
 std::string t2i_demo_printout(const T2IDemoSummary& s) {
   std::string out = fmt::format("checker on ground truth: {:.1f}%\n", 100 * s.checker_ground_truth_accuracy);
   for (const auto& a : s.arms)
-    out += fmt::format("{:<16} accuracy {:5.1f}% ± {:.1f}  two valid objects {:5.1f}%  (n {})\n", a.name,
-                       100 * a.accuracy, 100 * a.stderr_, 100 * a.valid_two_objects, a.n);
+    out += fmt::format("{:<16} accuracy {:5.1f}% ± {:.1f}  two valid objects {:5.1f}%  (n {}){}\n", a.name,
+                       100 * a.accuracy, 100 * a.stderr_, 100 * a.valid_two_objects, a.n,
+                       std::isnan(a.gain_over_sft_more)
+                           ? std::string()
+                           : fmt::format("  vs sft_more {:+.1f} ± {:.1f} (paired)", 100 * a.gain_over_sft_more,
+                                         100 * a.gain_stderr));
   return out;
 }
 

@@ -4,6 +4,7 @@
 // same fixed (caption, start noise) pairs. Writes summary.json, report.md,
 // PNG sample grids and each arm's model in diffusers' layout.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -33,6 +34,10 @@ struct T2IArmSummary {
   int n = 0;
   std::map<std::string, double> per_perturbation;
   std::map<std::string, int64_t> perturbations_used;
+  std::vector<uint8_t> matched;  // per fixed pair
+  // Against sft_more on the same pairs: the accuracy difference and its paired standard error
+  // (sd of the per-pair differences / √n); unset (NaN) for sft_more itself or without it.
+  double gain_over_sft_more = std::nan(""), gain_stderr = std::nan("");
 };
 
 struct T2IDemoSummary {

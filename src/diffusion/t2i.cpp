@@ -205,6 +205,7 @@ EvalResult evaluate(const TinyUNet& model, const Schedule& sched, const EvalSet&
     const Caption& c = set.captions[i];
     const auto res = check(img, c);
     ok += res.match, valid += res.two_objects;
+    r.matched.push_back(res.match ? 1 : 0);
     if (!res.two_objects || res.match) continue;
     // Which kind of mistake: does the image satisfy a perturbed caption of that type?
     Rng dummy(0);

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/stats.h"
 #include "data/dataset.h"
 #include "dist/dist.h"
 #include "generate/tool_loop.h"
@@ -98,12 +99,7 @@ std::pair<double, double> paired_gain(const nlohmann::json& a, const nlohmann::j
     const auto& cb = b[id];
     d.push_back(cb["c"].get<double>() / cb["n"].get<double>() - ca["c"].get<double>() / ca["n"].get<double>());
   }
-  if (d.size() < 2) return {d.empty() ? 0.0 : d[0], 0.0};
-  double m = 0, v = 0;
-  for (double x : d) m += x;
-  m /= static_cast<double>(d.size());
-  for (double x : d) v += (x - m) * (x - m);
-  return {m, std::sqrt(v / static_cast<double>(d.size() - 1) / static_cast<double>(d.size()))};
+  return mean_and_stderr(d);
 }
 
 nlohmann::json run_demo(const DemoOptions& o) {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "core/fs.h"
 #include "core/jsonl.h"
 #include "core/rng.h"
+#include "core/stats.h"
 #include <nlohmann/json.hpp>
 
 using namespace prefopt;
@@ -195,4 +197,14 @@ TEST(LogLevel, QuietAndVerboseFlags) {
   prefopt::testing::run_prefopt("--quiet --verbose" + grade, &rc, true);
   EXPECT_NE(rc, 0);
   prefopt::remove_all(dir);
+}
+
+// Paired differences {1, 0, -1, 0, 1, 1}: mean 1/3; sample variance
+// (4/9 + 1/9 + 16/9 + 1/9 + 4/9 + 4/9) / 5 = 2/3; s.e. = sqrt(2/3 / 6) = 1/3.
+TEST(Stats, MeanAndPairedStderrByHand) {
+  const auto [m, se] = prefopt::mean_and_stderr({1, 0, -1, 0, 1, 1});
+  EXPECT_DOUBLE_EQ(m, 1.0 / 3);
+  EXPECT_NEAR(se, 1.0 / 3, 1e-15);
+  EXPECT_EQ(prefopt::mean_and_stderr({0.25}), (std::pair<double, double>{0.25, 0.0}));
+  EXPECT_EQ(prefopt::mean_and_stderr({}), (std::pair<double, double>{0.0, 0.0}));
 }

@@ -43,6 +43,27 @@ TEST(T2ICli, PretrainThenQuickDemo) {
     EXPECT_TRUE(prefopt::file_exists(d + "/demo/grid_" + a["name"].get<std::string>() + ".png"));
   }
   EXPECT_EQ(names, (std::vector<std::string>{"base", "sft_more", "tdpo", "tkto", "diffusion_dpo"}));
+  // Paired gains over the control: the mean of per-pair differences is the difference of the
+  // accuracies; none for the control itself.
+  EXPECT_TRUE(s["arms"][1]["gain_over_sft_more"].is_null());
+  for (int i : {0, 2, 3, 4}) {
+    const auto& a = s["arms"][i];
+    EXPECT_NEAR(a["gain_over_sft_more"].get<double>(),
+                a["accuracy"].get<double>() - s["arms"][1]["accuracy"].get<double>(), 1e-12);
+    EXPECT_GE(a["gain_stderr"].get<double>(), 0.0);
+  }
+  // --arms runs only the arms named; an unknown name is a user error before any training.
+  const std::string some = run_prefopt("t2i-demo --quick --base " + d + "/base --output-dir " + d +
+                                       "/some --arms sft_more tkto", &rc, true);
+  ASSERT_EQ(rc, 0) << some;
+  const json s2 = json::parse(prefopt::read_file(d + "/some/summary.json"));
+  ASSERT_EQ(s2["arms"].size(), 2u);
+  EXPECT_EQ(s2["arms"][1]["name"], "tkto");
+  EXPECT_EQ(s2["arms"][1]["accuracy"], s["arms"][3]["accuracy"]);  // the same seed: the same tkto arm
+  const std::string unknown = run_prefopt("t2i-demo --quick --base " + d + "/base --output-dir " + d +
+                                          "/u --arms tdpo_beta7", &rc, true);
+  EXPECT_EQ(rc, 2) << unknown;
+  EXPECT_NE(unknown.find("tdpo_beta7"), std::string::npos);
   // Every preference arm drew one perturbation per image and step (3 steps x 8 images).
   int64_t used = 0;
   for (const auto& [k, v] : s["arms"][2]["perturbations_used"].items()) used += v.get<int64_t>();

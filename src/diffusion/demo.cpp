@@ -45,6 +45,7 @@ json arm_json(const T2IArmSummary& a) {
               {"n", a.n},
               {"valid_two_objects", a.valid_two_objects},
               {"per_perturbation", a.per_perturbation},
+              {"per_relation", a.per_relation},
               {"perturbations_used", a.perturbations_used},
               {"beta", a.beta},
               {"train_seconds", a.seconds},
@@ -60,6 +61,7 @@ T2IArmSummary summarise(const std::string& name, const EvalResult& r) {
   a.stderr_ = std::sqrt(std::max(0.0, r.accuracy * (1 - r.accuracy)) / std::max(1, r.n));
   a.valid_two_objects = r.valid_two_objects;
   a.per_perturbation = r.per_perturbation;
+  a.per_relation = r.per_relation;
   a.matched = r.matched;
   return a;
 }

@@ -32,7 +32,7 @@ struct T2IArmSummary {
   std::string name;
   double accuracy = 0, stderr_ = 0, valid_two_objects = 0, beta = 0, seconds = 0;
   int n = 0;
-  std::map<std::string, double> per_perturbation;
+  std::map<std::string, double> per_perturbation, per_relation;
   std::map<std::string, int64_t> perturbations_used;
   std::vector<uint8_t> matched;  // per fixed pair
   // Against sft_more on the same pairs: the accuracy difference and its paired standard error

@@ -199,6 +199,7 @@ EvalResult evaluate(const TinyUNet& model, const Schedule& sched, const EvalSet&
   r.images = at::cat(parts);
   int64_t ok = 0, valid = 0;
   std::map<std::string, int64_t> mistakes;
+  std::vector<int64_t> rel_n(kRelations, 0), rel_ok(kRelations, 0);
   for (int p = 0; p < kPerturbations; ++p) mistakes[perturbation_name(p)] = 0;
   for (int64_t i = 0; i < n; ++i) {
     const Image img = tensor_to_image(r.images, i);
@@ -206,6 +207,7 @@ EvalResult evaluate(const TinyUNet& model, const Schedule& sched, const EvalSet&
     const auto res = check(img, c);
     ok += res.match, valid += res.two_objects;
     r.matched.push_back(res.match ? 1 : 0);
+    rel_n[c.rel] += 1, rel_ok[c.rel] += res.match;
     if (!res.two_objects || res.match) continue;
     // Which kind of mistake: does the image satisfy a perturbed caption of that type?
     Rng dummy(0);
@@ -226,6 +228,8 @@ EvalResult evaluate(const TinyUNet& model, const Schedule& sched, const EvalSet&
   }
   r.accuracy = static_cast<double>(ok) / std::max<int64_t>(1, n);
   r.valid_two_objects = static_cast<double>(valid) / std::max<int64_t>(1, n);
+  for (int q = 0; q < kRelations; ++q)
+    if (rel_n[q] > 0) r.per_relation[relation_text(q)] = static_cast<double>(rel_ok[q]) / static_cast<double>(rel_n[q]);
   for (auto& [k, v] : mistakes) r.per_perturbation[k] = static_cast<double>(v) / std::max<int64_t>(1, n);
   return r;
 }

@@ -58,6 +58,7 @@ struct EvalResult {
   // Per perturbation type: the fraction of samples the checker accepts for a
   // caption of that type (the mistake of that kind; lower is better).
   std::map<std::string, double> per_perturbation;
+  std::map<std::string, double> per_relation;  // accuracy among the pairs of each relation
   std::vector<uint8_t> matched;  // per pair: the checker accepted the sample
   at::Tensor images;  // (n, 3, H, W) in [-1, 1]
 };

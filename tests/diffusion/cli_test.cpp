@@ -40,6 +40,10 @@ TEST(T2ICli, PretrainThenQuickDemo) {
     EXPECT_GE(acc, 0.0);
     EXPECT_LE(acc, valid);  // a match needs two valid objects
     EXPECT_EQ(a["per_perturbation"].size(), 4u);
+    for (const auto& [rel, v] : a["per_relation"].items()) {  // accuracy among the pairs of that relation
+      EXPECT_TRUE(rel == "left of" || rel == "right of" || rel == "above" || rel == "below") << rel;
+      if (acc == 0) EXPECT_EQ(v.get<double>(), 0.0);
+    }
     EXPECT_TRUE(prefopt::file_exists(d + "/demo/grid_" + a["name"].get<std::string>() + ".png"));
   }
   EXPECT_EQ(names, (std::vector<std::string>{"base", "sft_more", "tdpo", "tkto", "diffusion_dpo"}));

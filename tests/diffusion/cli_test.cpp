@@ -22,6 +22,18 @@ TEST(T2ICli, PretrainThenQuickDemo) {
                                       &rc, true);
   ASSERT_EQ(rc, 0) << log;
   EXPECT_TRUE(prefopt::file_exists(d + "/base/unet/diffusion_pytorch_model.safetensors"));
+  // Reproducible: the same command gives the same bytes (this is how the shipped base is remade);
+  // another seed gives other weights. With cross-attention too.
+  auto weights = [&](const std::string& dir, const std::string& extra) {
+    int rc2 = -1;
+    const std::string out = run_prefopt("t2i-pretrain --output-dir " + d + "/" + dir +
+                                        " --steps 4 --batch 4 --channels 8 --eval-every 0 " + extra, &rc2, true);
+    EXPECT_EQ(rc2, 0) << out;
+    return prefopt::read_file(d + "/" + dir + "/unet/diffusion_pytorch_model.safetensors");
+  };
+  EXPECT_EQ(weights("again", "--seed 3"), prefopt::read_file(d + "/base/unet/diffusion_pytorch_model.safetensors"));
+  EXPECT_NE(weights("seed4", "--seed 4"), weights("again2", "--seed 3"));
+  EXPECT_EQ(weights("xa1", "--seed 3 --cross-attention 8"), weights("xa2", "--seed 3 --cross-attention 8"));
   EXPECT_TRUE(prefopt::file_exists(d + "/base/scheduler/scheduler_config.json"));
   const auto rows = prefopt::read_jsonl(d + "/base.metrics.jsonl");
   ASSERT_EQ(rows.size(), 1u);  // one line at the last step

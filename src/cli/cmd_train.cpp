@@ -111,9 +111,12 @@ void run_train(TrainArgs& a) {
                   tok && is_directory(tok_src) ? tok_src : a.model);
   TrainSummary s = trainer.train(resume);
   if (!dist::is_main()) return;
-  if (dist::active())
-    info("train: {} ranks; {:.3f} s in collectives ({:.1f} ms per step)", dist::world_size(), s.comm_seconds,
-         s.steps > 0 ? 1e3 * s.comm_seconds / static_cast<double>(s.steps) : 0.0);
+  if (dist::active()) {
+    const double per = s.steps > 0 ? 1e3 / static_cast<double>(s.steps) : 0.0;
+    info("train: {} ranks; {:.1f} ms per step; {:.3f} s in collectives ({:.1f} ms per step), of which the gradients' "
+         "all-reduce after backward {:.1f} ms per step", dist::world_size(), s.seconds * per, s.comm_seconds,
+         s.comm_seconds * per, s.grad_sync_seconds * per);
+  }
   std::printf("prefopt train %s: %lld steps, loss %.4f -> %.4f, %.0f tokens/s; model: %s, metrics: %s/metrics.jsonl\n",
               cfg.method.c_str(), static_cast<long long>(s.steps), s.first_loss, s.last_loss, s.tokens_per_second,
               cfg.output_dir.c_str(), cfg.output_dir.c_str());

@@ -34,8 +34,10 @@ void broadcast_params(std::vector<std::pair<std::string, at::Tensor>>& params);
 // copies it into its bucket; a bucket whose tensors are all final starts its
 // all-reduce at once, buckets always in index order on every rank. finish()
 // (after backward, before the gradient norm) starts the rest and waits for
-// all. Without overlap (or without arm()), finish() starts every bucket
-// itself. Either way every bucket holds the same values and is reduced the
+// all. A bucket with a tensor that gets no gradient in that pass (unused, or
+// used only by earlier micro-batches) holds back itself and every later
+// bucket until finish(). Without overlap (or without arm()), finish() starts
+// every bucket itself. Either way every bucket holds the same values and is reduced the
 // same way: the sums are the same bits.
 //
 // A tensor whose gradient is accumulated twice in one pass (a graph this

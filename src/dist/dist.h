@@ -85,7 +85,8 @@ std::string broadcast_bytes(const std::string& bytes, int root = 0);
 void barrier();
 
 // Seconds this process spent inside collectives (for asynchronous ones:
-// starting them and waiting for them), and how many it ran.
+// starting them and waiting for them), and how many calls it made (an
+// asynchronous collective counts twice: its start and its wait).
 double comm_seconds();
 int64_t comm_calls();
 

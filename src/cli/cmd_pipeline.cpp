@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "dist/dist.h"
+#include "dist/launch.h"
 #include "model/device.h"
 #include "pipeline/demo.h"
 #include "pipeline/iterate.h"
@@ -54,7 +55,11 @@ void register_pipeline(CLI::App& app) {
                                        "code in the sandbox); trains M-DPO / M-KTO");
   add_bool_flag(cmd, "--mask-tool-observations,--mask_tool_observations", a->mask_tool_observations,
                   "true (M-DPO: tool outputs never count in the loss) or false (for the comparison)");
-  cmd->callback([a] {
+  auto launch = std::make_shared<std::pair<std::string, std::string>>();  // --nproc_per_node, --master_port
+  cmd->add_option("--nproc_per_node", launch->first, "start N local ranks (data parallel, torchrun's contract)");
+  cmd->add_option("--master_port", launch->second, "with --nproc_per_node: the rendezvous port (default: a free one)");
+  cmd->callback([a, launch] {
+    dist::run_local_ranks_if_asked(launch->first, launch->second);
     auto summary = pipeline::run_demo(*a);
     if (!dist::is_main()) return;  // under torchrun rank 0 reports
     std::printf("%sReport: %s/report.md\n", pipeline::demo_printout(summary).c_str(), a->output_dir.c_str());
@@ -84,10 +89,14 @@ void register_pipeline(CLI::App& app) {
                 "continue an interrupted run in output_dir (same settings; rounds may change): committed steps are "
                 "kept, the rest redone");
   it->add_option("--device", *idev, std::string(kDeviceHelp) + "; overrides the file's device key");
-  it->callback([ia, idev] {
+  auto ilaunch = std::make_shared<std::pair<std::string, std::string>>();  // --nproc_per_node, --master_port
+  it->add_option("--nproc_per_node", ilaunch->first, "start N local ranks (data parallel, torchrun's contract)");
+  it->add_option("--master_port", ilaunch->second, "with --nproc_per_node: the rendezvous port (default: a free one)");
+  it->callback([ia, idev, ilaunch] {
     auto cfg = pipeline::IterateConfig::from_toml(ia->first);
     if (!idev->empty()) cfg.device = *idev;
     (void)parse_device(cfg.device);
+    dist::run_local_ranks_if_asked(ilaunch->first, ilaunch->second);
     auto s = pipeline::run_iterate(cfg, ia->second);
     if (!dist::is_main()) return;
     const auto& r = s["rounds"];

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "data/dataset.h"
 #include "dist/dist.h"
+#include "dist/launch.h"
 #include "model/device.h"
 #include "model/lora.h"
 #include "model/model.h"
@@ -30,6 +31,7 @@ namespace {
 
 struct TrainArgs {
   std::string model, ref_model, adapter, data, config, tokenizer, resume, device = "auto";
+  std::string nproc_per_node, master_port;  // the local launcher (dist/launch.h)
   std::map<std::string, std::string> flags;  // key -> raw value
   std::map<std::string, CLI::Option*> opts;
   CLI::Option* resume_opt = nullptr;
@@ -48,6 +50,7 @@ void run_train(TrainArgs& a) {
   cfg.validate();
   if (a.model.empty()) fail("--model", "missing", "pass the model directory (config.json + model.safetensors)");
   if (a.data.empty()) fail("--data", "missing", "pass a JSONL file in TRL's format");
+  dist::run_local_ranks_if_asked(a.nproc_per_node, a.master_port);  // N > 1: this process only launches
   // Under torchrun: join the process group first; ranks > 0 print warnings and errors only; LOCAL_RANK picks
   // the GPU when the device is auto or cuda without an index.
   dist::init(static_cast<double>(cfg.ddp_timeout));
@@ -111,9 +114,12 @@ void run_train(TrainArgs& a) {
                   tok && is_directory(tok_src) ? tok_src : a.model);
   TrainSummary s = trainer.train(resume);
   if (!dist::is_main()) return;
-  if (dist::active())
-    info("train: {} ranks; {:.3f} s in collectives ({:.1f} ms per step)", dist::world_size(), s.comm_seconds,
-         s.steps > 0 ? 1e3 * s.comm_seconds / static_cast<double>(s.steps) : 0.0);
+  if (dist::active()) {
+    const double per = s.steps > 0 ? 1e3 / static_cast<double>(s.steps) : 0.0;
+    info("train: {} ranks; {:.1f} ms per step; {:.3f} s in collectives ({:.1f} ms per step), of which the gradients' "
+         "all-reduce after backward {:.1f} ms per step", dist::world_size(), s.seconds * per, s.comm_seconds,
+         s.comm_seconds * per, s.grad_sync_seconds * per);
+  }
   std::printf("prefopt train %s: %lld steps, loss %.4f -> %.4f, %.0f tokens/s; model: %s, metrics: %s/metrics.jsonl\n",
               cfg.method.c_str(), static_cast<long long>(s.steps), s.first_loss, s.last_loss, s.tokens_per_second,
               cfg.output_dir.c_str(), cfg.output_dir.c_str());
@@ -133,6 +139,10 @@ void register_train(CLI::App& app) {
   cmd->add_option("--device", a->device, kDeviceHelp);
   a->resume_opt = cmd->add_option("--resume", a->resume, "continue from CHECKPOINT (default: the newest in output_dir)")
                       ->expected(0, 1);
+  cmd->add_option("--nproc_per_node", a->nproc_per_node,
+                  "start N local ranks of this command (data parallel, torchrun's contract, without Python); "
+                  "torchrun remains the launcher for several machines");
+  cmd->add_option("--master_port", a->master_port, "with --nproc_per_node: the rendezvous port (default: a free one)");
   TrainConfig defaults;
   for (auto& k : config_keys(defaults)) {
     std::string def;

@@ -13,10 +13,19 @@
 
 namespace prefopt::dist::detail {
 
+// A collective in flight; wait() returns when it is done (or throws).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual void all_reduce_sum(at::Tensor& t) = 0;
+  // Starts summing `t` in place; `t` must stay untouched until the Work's wait() returns.
+  virtual std::unique_ptr<Work> all_reduce_sum_async(at::Tensor& t) = 0;
   virtual void all_gather(std::vector<at::Tensor>& out, at::Tensor& in) = 0;
   virtual void broadcast(at::Tensor& t, int root) = 0;
   virtual void barrier() = 0;

@@ -18,6 +18,16 @@ namespace prefopt::dist::detail {
 
 namespace {
 
+// c10d's Work of one collective (it holds the tensors until it completes).
+class C10dWork : public Work {
+ public:
+  explicit C10dWork(c10::intrusive_ptr<c10d::Work> w) : w_(std::move(w)) {}
+  void wait() override { w_->wait(); }
+
+ private:
+  c10::intrusive_ptr<c10d::Work> w_;
+};
+
 class C10dBackend : public Backend {
  public:
   C10dBackend(const Env& e, std::chrono::milliseconds timeout) {
@@ -54,6 +64,12 @@ class C10dBackend : public Backend {
     c10d::AllreduceOptions o;
     o.reduceOp = c10d::ReduceOp::SUM;
     group(t)->allreduce(v, o)->wait();
+  }
+  std::unique_ptr<Work> all_reduce_sum_async(at::Tensor& t) override {
+    std::vector<at::Tensor> v{t};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    return std::make_unique<C10dWork>(group(t)->allreduce(v, o));
   }
   void all_gather(std::vector<at::Tensor>& out, at::Tensor& in) override {
     std::vector<std::vector<at::Tensor>> o{out};

@@ -141,6 +141,26 @@ void all_reduce_sum(at::Tensor& t) {
   all_reduce_sum(v);
 }
 
+Pending::Pending() = default;
+Pending::Pending(std::unique_ptr<detail::Work> w) : w_(std::move(w)) {}
+Pending::Pending(Pending&&) noexcept = default;
+Pending& Pending::operator=(Pending&&) noexcept = default;
+Pending::~Pending() = default;
+
+void Pending::wait() {
+  if (!w_) return;
+  std::unique_ptr<detail::Work> w = std::move(w_);
+  guarded("all_reduce", [&] { w->wait(); });
+}
+
+Pending all_reduce_sum_async(at::Tensor& t) {
+  if (!active()) return Pending();
+  PREFOPT_ASSERT(t.is_contiguous(), "all_reduce_sum_async needs a contiguous tensor");
+  std::unique_ptr<detail::Work> w;
+  guarded("all_reduce", [&] { w = state().backend->all_reduce_sum_async(t); });
+  return Pending(std::move(w));
+}
+
 std::vector<std::string> all_gather_bytes(const std::string& mine) {
   if (!active()) return {mine};
   const int W = world_size();

@@ -17,12 +17,17 @@
 // surviving rank, naming the collective and the timeout, never a hang.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
 
 namespace prefopt::dist {
+
+namespace detail {
+class Work;
+}
 
 // torchrun's variables, as read from the environment.
 struct Env {
@@ -52,6 +57,26 @@ double timeout_seconds();
 // flat buckets of at most 32 MiB (one all-reduce per bucket).
 void all_reduce_sum(std::vector<at::Tensor>& tensors);
 void all_reduce_sum(at::Tensor& t);
+
+// An all-reduce in flight (all_reduce_sum_async); wait() returns when the
+// sum is in place, or fails like the blocking collectives. Waiting once is
+// required before the tensor is read or written; a second wait() does
+// nothing. Without a group it is already done.
+class Pending {
+ public:
+  Pending();
+  explicit Pending(std::unique_ptr<detail::Work> w);
+  Pending(Pending&&) noexcept;
+  Pending& operator=(Pending&&) noexcept;
+  ~Pending();
+  void wait();
+
+ private:
+  std::unique_ptr<detail::Work> w_;
+};
+// Starts summing one contiguous tensor over the ranks, in place. Every rank
+// must start its collectives in the same order.
+Pending all_reduce_sum_async(at::Tensor& t);
 // Rank r's bytes at position r, on every rank.
 std::vector<std::string> all_gather_bytes(const std::string& mine);
 // root's tensor into t on every rank (t must have root's shape and dtype).
@@ -59,7 +84,9 @@ void broadcast(at::Tensor& t, int root = 0);
 std::string broadcast_bytes(const std::string& bytes, int root = 0);
 void barrier();
 
-// Seconds this process spent inside collectives, and how many it ran.
+// Seconds this process spent inside collectives (for asynchronous ones:
+// starting them and waiting for them), and how many calls it made (an
+// asynchronous collective counts twice: its start and its wait).
 double comm_seconds();
 int64_t comm_calls();
 

@@ -107,7 +107,7 @@ std::string latest_checkpoint(const std::string& output_dir) {
 std::vector<std::string> config_changes(const nlohmann::json& saved, const nlohmann::json& now) {
   static const std::set<std::string> kIgnored = {"output_dir", "logging_steps", "save_steps", "save_total_limit",
                                                  "eval_steps", "eval_data",     "threads",
-                                                 "ddp_timeout"};
+                                                 "ddp_timeout", "ddp_bucket_cap_mb", "ddp_overlap"};
   std::set<std::string> keys;
   for (auto& [k, v] : saved.items()) keys.insert(k);
   for (auto& [k, v] : now.items()) keys.insert(k);

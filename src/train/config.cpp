@@ -89,6 +89,11 @@ std::vector<ConfigKey> config_keys(TrainConfig& c) {
       {"threads", 'i', "ATen intra-op threads; 0 = prefopt's recommendation", true, &c.threads},
       {"ddp_timeout", 'i', "seconds a collective waits for the other ranks before failing (torchrun runs)", false,
        &c.ddp_timeout},
+      {"ddp_bucket_cap_mb", 'd', "MiB of gradients per all-reduce bucket (data parallel runs)", false,
+       &c.ddp_bucket_cap_mb},
+      {"ddp_overlap", 'b', "all-reduce each gradient bucket during the last backward pass of a step, as soon as its "
+                           "gradients are final (false: all after the backward pass; the same result)", true,
+       &c.ddp_overlap},
   };
 }
 
@@ -283,6 +288,7 @@ void TrainConfig::validate() const {
   need(ref_model_sync_steps >= 1, "ref_model_sync_steps", "must be >= 1");
   need(!(precompute_ref_log_probs && sync_ref_model), "sync_ref_model",
        "TR-DPO updates the reference, so its log-probs cannot be precomputed");
+  need(ddp_bucket_cap_mb > 0 && std::isfinite(ddp_bucket_cap_mb), "ddp_bucket_cap_mb", "must be a number > 0");
   need(logps_chunk_rows >= 0, "logps_chunk_rows", "must be >= 0 (0 = auto)");
   need(lora_r >= 1, "lora_r", "must be >= 1");
   need(lora_alpha > 0 && std::isfinite(lora_alpha), "lora_alpha", "must be a finite number > 0");

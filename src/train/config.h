@@ -91,6 +91,8 @@ struct TrainConfig {
   bool logps_full_vocab = false;  // benchmark baseline: full [rows, vocab] log-softmax, as TRL (bench_train)
   int64_t threads = 0;  // ATen intra-op threads; 0 = prefopt's recommendation
   int64_t ddp_timeout = 1800;  // seconds a collective may wait for a peer rank (torchrun runs)
+  double ddp_bucket_cap_mb = 25;  // gradient all-reduce buckets of at most this many MiB (as DDP)
+  bool ddp_overlap = true;        // start each bucket's all-reduce during the last backward pass
 
   std::string resolved_loss_type() const;
   double resolved_cpo_alpha() const;

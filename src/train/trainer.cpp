@@ -72,6 +72,7 @@ struct Trainer::Impl {
   int64_t micro_per_step = 1;      // micro-batches of a global batch: accumulation x world size
   int64_t order_epoch = -1;        // the epoch whose data order `order` holds
   std::vector<size_t> order;
+  std::unique_ptr<GradReducer> reducer;  // data parallel runs: the gradients' all-reduce
 };
 
 struct Trainer::StepOut {
@@ -127,6 +128,11 @@ Trainer::Trainer(TrainConfig cfg, CausalLM& policy, std::unique_ptr<CausalLM> re
   AdamWOptions ao;
   ao.beta1 = cfg_.adam_beta1, ao.beta2 = cfg_.adam_beta2, ao.eps = cfg_.adam_epsilon, ao.weight_decay = cfg_.weight_decay;
   broadcast_params(I.params);  // every rank starts from rank 0's weights
+  if (dist::active()) {
+    I.reducer = std::make_unique<GradReducer>(I.params, cfg_.ddp_bucket_cap_mb, cfg_.ddp_overlap);
+    info("dist: gradients in {} bucket(s) of at most {} MiB, all-reduced {}", I.reducer->buckets(),
+         cfg_.ddp_bucket_cap_mb, cfg_.ddp_overlap ? "during the last backward pass of each step" : "after backward");
+  }
   I.opt = std::make_unique<AdamW>(I.params, ao);
   if (m == Method::Bco && cfg_.bco_udm)
     I.udm_ready = I.udm.fit(policy_, I.train, cfg_.min_density_ratio, cfg_.max_density_ratio);
@@ -361,13 +367,14 @@ Trainer::StepOut Trainer::run_step(int64_t step) {
       fail(fmt::format("step {}", step + 1),
            fmt::format("the loss is {} on rows {}", ms.metrics["loss"], rows_of(I.train, idx)),
            "training stopped; the last checkpoint is intact. Lower learning_rate, check those rows, or raise beta");
+    if (I.reducer && a == A - 1) I.reducer->arm();  // buckets start as their gradients become final
     (ms.loss / static_cast<double>(G)).backward();
     for (auto& [k, v] : ms.metrics) out.metrics[k] += v / G;
     out.tokens += ms.tokens;
   }
   auto& params = I.params;
   if (dist::active()) {  // the global batch's gradient, metrics and token count
-    sum_grads_over_ranks(params);
+    I.reducer->finish();
     out.metrics["#tokens"] = static_cast<double>(out.tokens);
     out.metrics = sum_over_ranks(out.metrics);
     out.tokens = static_cast<int64_t>(out.metrics["#tokens"]);
@@ -464,6 +471,11 @@ TrainSummary Trainer::train(const std::string& resume_from) {
   sum.steps = total_steps_;
   sum.seconds = now_seconds() - t0;
   sum.comm_seconds = dist::comm_seconds() - comm0;
+  if (I.reducer) {
+    sum.grad_sync_seconds = I.reducer->exposed_seconds();
+    info("dist: {} of {} bucket all-reduces started during backward", I.reducer->started_in_backward(),
+         I.reducer->steps() * static_cast<int64_t>(I.reducer->buckets()));
+  }
   sum.tokens_per_second = sum.seconds > 0 ? tokens_total / sum.seconds : 0;
   info("train: done, {} steps, loss {:.4f} -> {:.4f}, {:.0f} tokens/s; model saved to {}", total_steps_ - start_step,
        sum.first_loss, sum.last_loss, sum.tokens_per_second, c.output_dir);

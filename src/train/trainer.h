@@ -53,6 +53,7 @@ struct TrainSummary {
   int64_t steps = 0;
   double first_loss = 0, last_loss = 0, seconds = 0, tokens_per_second = 0;
   double comm_seconds = 0;  // time in collectives (data parallel runs)
+  double grad_sync_seconds = 0;  // of which: the gradients' all-reduce after backward (not hidden by overlap)
   std::vector<std::map<std::string, double>> logged;  // the rows written to metrics.jsonl
 };
 

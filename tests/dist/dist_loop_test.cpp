@@ -2,7 +2,8 @@
 // accumulation 1) against 1 rank (accumulation 2). The prompts of the round
 // and the held-out problems are split over the ranks, every sample's seed is
 // independent of the rank, so the graded samples, the training rows
-// (pairs.jsonl), pass@k per problem and the trained round are the same.
+// (pairs.jsonl), pass@k per problem and the trained round are the same; and
+// so are those of the 2 ranks `iterate --nproc_per_node 2` starts itself.
 #include "dist/dist_common.h"
 
 #include <fstream>
@@ -85,4 +86,14 @@ TEST(DistLoop, IterateOnTwoRanksEqualsOneRank) {
   }
   // Rank 1 sampled (its share of the rows reached rank 0) but wrote nothing of its own.
   EXPECT_NE(ranks_log(d + "/two.log").find("dist: rank 1 of 2"), std::string::npos);
+  // The same 2 ranks started by `iterate --nproc_per_node 2` itself: the same rows, pass@k and weights.
+  ASSERT_EQ(sh("env -u WORLD_SIZE -u RANK " + exe() + " iterate --nproc_per_node 2 --config " +
+               iterate_toml(d, model, "launched", 1) + " > " + d + "/launched.log 2>&1"),
+            0)
+      << read_text(d + "/launched.log");
+  EXPECT_EQ(read_text(d + "/launched/round1/pairs.jsonl"), rows2);
+  EXPECT_EQ(passk(d + "/launched/round1"), passk(d + "/two/round1"));
+  expect_same_run(read_run(d + "/launched/round1"), read_run(d + "/two/round1"), 0.0);
+  EXPECT_NE(read_text(d + "/launched.log").find("[rank 1] dist: rank 1 of 2"), std::string::npos)
+      << read_text(d + "/launched.log");
 }

@@ -53,6 +53,7 @@ void register_t2i(CLI::App& app) {
   demo->add_option("--guidance", d->guidance, "classifier-free guidance weight");
   demo->add_option("--sft-weight,--sft_weight", d->sft_weight,
                    "weight of the DDPM loss on the matching caption added to the preference arms");
+  demo->add_option("--t-min,--t_min", d->t_min, "preference arms draw the timestep from [t_min, T) (default 0)");
   demo->add_option("--arms", d->arms, "run only these arms (base sft_more tdpo tkto diffusion_dpo tdpo_betaB ...)");
   demo->add_option("--threads", d->threads, "ATen threads");
   demo->callback([d] {

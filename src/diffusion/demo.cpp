@@ -185,6 +185,7 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
     ao.lr = lr;
     ao.beta = sp.beta > 0 ? sp.beta : beta;
     ao.sft_weight = sft_weight;
+    ao.t_min = o.t_min;
     ArmLog log;
     const TinyUNet policy = train_arm(base.unet, sched, ao, &log);
     const EvalResult r = evaluate(policy, sched, set, sample_steps, guidance);
@@ -206,7 +207,7 @@ T2IDemoSummary run_t2i_demo(const T2IDemoOptions& o) {
     }
   json setup = {{"base", base_dir},   {"seed", o.seed},       {"steps", steps},       {"batch", batch},
                 {"lr", lr},           {"beta", beta},         {"beta_sweep", sweep},  {"eval_n", eval_n},
-                {"eval_seed", o.eval_seed}, {"sample_steps", sample_steps}, {"guidance", guidance}, {"sft_weight", sft_weight},
+                {"eval_seed", o.eval_seed}, {"sample_steps", sample_steps}, {"guidance", guidance}, {"sft_weight", sft_weight}, {"t_min", o.t_min},
                 {"quick", q},         {"seconds", now_seconds() - t0}};
   json arms = json::array();
   for (const auto& a : s.arms) arms.push_back(arm_json(a));

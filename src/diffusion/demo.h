@@ -23,6 +23,7 @@ struct T2IDemoOptions {
   int steps = -1, batch = -1, eval_n = -1, sample_steps = -1, threads = 1;
   double lr = -1, beta = -1, guidance = -1;
   std::vector<double> beta_sweep;
+  int t_min = 0;                // preference arms draw t from [t_min, T)
   double sft_weight = -1;       // λ of the DDPM loss on the matching branch added to the preference arms
   std::vector<std::string> arms;  // empty: every arm; else only these names (base, sft_more, tdpo, ...)
   uint64_t eval_seed = 20251129;  // the fixed (caption, noise) pairs: the same for every arm and seed

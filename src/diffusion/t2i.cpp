@@ -251,6 +251,8 @@ TinyUNet train_arm(const TinyUNet& base, const Schedule& sched, const ArmOptions
   const double t0 = now_seconds();
   PREFOPT_REQUIRE(o.name == "sft_more" || o.name == "tdpo" || o.name == "tkto" || o.name == "diffusion_dpo",
                   "arm '" + o.name + "'", "unknown", "use sft_more, tdpo, tkto or diffusion_dpo");
+  PREFOPT_REQUIRE(o.t_min >= 0 && o.t_min < sched.T(), "t_min", fmt::format("{} is outside 0..{}", o.t_min, sched.T() - 1),
+                  "pick a timestep below num_train_timesteps");
   TinyUNet policy = base.clone();
   policy.set_requires_grad(true);
   const TinyUNet& ref = base;
@@ -275,7 +277,7 @@ TinyUNet train_arm(const TinyUNet& base, const Schedule& sched, const ArmOptions
         ++log->perturbations_used[perturbation_name(type)];
       }
       auto noise = at::randn(s.x0.sizes(), gen);
-      auto t = at::randint(0, sched.T(), {B}, gen, at::kLong);
+      auto t = at::randint(o.t_min, sched.T(), {B}, gen, at::kLong);
       PairInputs in;
       if (o.name == "diffusion_dpo") {
         // Winner: the render of the caption; loser: a render of the perturbed caption.

@@ -85,6 +85,9 @@ struct ArmOptions {
   // Preference arms: + sft_weight · (DDPM loss of the matching caption's branch), as RPO adds
   // an NLL term to DPO; it keeps the denoiser from drifting while the margin grows.
   double sft_weight = 0.0;
+  // Preference arms draw t from [t_min, T) (0: all timesteps, as Diffusion-DPO); the caption
+  // changes the ε-prediction mostly at large t, where the layout is still open.
+  int t_min = 0;
 };
 struct ArmLog {
   std::vector<nlohmann::json> rows;                   // one per logged step

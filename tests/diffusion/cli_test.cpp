@@ -80,6 +80,10 @@ TEST(T2ICli, PretrainThenQuickDemo) {
                                           "/u --arms tdpo_beta7", &rc, true);
   EXPECT_EQ(rc, 2) << unknown;
   EXPECT_NE(unknown.find("tdpo_beta7"), std::string::npos);
+  const std::string late = run_prefopt("t2i-demo --quick --base " + d + "/base --output-dir " + d +
+                                       "/late --arms tdpo --t-min 1000", &rc, true);
+  EXPECT_EQ(rc, 2) << late;  // no timestep left to draw
+  EXPECT_NE(late.find("t_min"), std::string::npos);
   // Every preference arm drew one perturbation per image and step (3 steps x 8 images).
   int64_t used = 0;
   for (const auto& [k, v] : s["arms"][2]["perturbations_used"].items()) used += v.get<int64_t>();

@@ -17,28 +17,18 @@
 #include "generate/sampler.h"
 #include "generate/tool_loop.h"
 #include "model/lora.h"
+#include "model/device.h"
 #include "model/model.h"
 #include "sandbox/sandbox.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
+#include "train/run.h"
 
 namespace prefopt::py_bind {
 
 namespace {
 
 using json = nlohmann::json;
-
-bool has_tokenizer_files(const std::string& dir) {
-  return file_exists(dir + "/tokenizer.json") || file_exists(dir + "/tokenizer.model") ||
-         (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt"));
-}
-
-at::Device parse_device(const std::string& d) {
-  if (d == "cpu") return at::kCPU;
-  if (d == "cuda") return at::Device(at::kCUDA);
-  if (d == "auto") return at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
-  fail("load_model(device)", "unknown device \"" + d + "\"", "use \"cpu\", \"cuda\" or \"auto\"");
-}
 
 struct PyModel {
   std::string dir, tokenizer_path, chat_template_arg;
@@ -238,7 +228,7 @@ tools="python" runs closed ```python blocks in the sandbox. Returns result[promp
         pm->dir = to_path(path, "load_model(path)");
         if (!tokenizer.is_none()) pm->tokenizer_path = to_path(tokenizer, "load_model(tokenizer)");
         pm->chat_template_arg = chat_template.value_or("");
-        const at::Device dev = parse_device(device);
+        const at::Device dev = parse_device(device, "load_model(device)");
         std::string adapter_dir = adapter.is_none() ? "" : to_path(adapter, "load_model(adapter)");
         py::gil_scoped_release nogil;
         pm->lm = CausalLM::from_pretrained(pm->dir, dev);

@@ -6,20 +6,15 @@
 #include <ATen/ATen.h>
 #include <pybind11/stl.h>
 
-#include <memory>
-#include <optional>
 
 #include "bindings.h"
 #include "convert.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
-#include "data/dataset.h"
-#include "model/lora.h"
+#include "model/device.h"
 #include "model/model.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/tokenizer.h"
-#include "train/data.h"
+#include "train/run.h"
 #include "train/trainer.h"
 
 namespace prefopt::py_bind {
@@ -27,11 +22,6 @@ namespace prefopt::py_bind {
 namespace {
 
 using json = nlohmann::json;
-
-bool has_tokenizer_files(const std::string& dir) {
-  return file_exists(dir + "/tokenizer.json") || file_exists(dir + "/tokenizer.model") ||
-         (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt"));
-}
 
 // A keyword argument as the text a --KEY VALUE flag would carry.
 std::optional<std::string> flag_text(py::handle v, const std::string& where) {
@@ -70,10 +60,7 @@ py::object train(const std::string& method, py::object model_arg, py::object dat
   const std::string ref_model = ref_model_arg.is_none() ? "" : to_path(ref_model_arg, "train(ref_model)");
   const std::string adapter = adapter_arg.is_none() ? "" : to_path(adapter_arg, "train(adapter)");
   const std::string tokenizer = tokenizer_arg.is_none() ? "" : to_path(tokenizer_arg, "train(tokenizer)");
-  at::Device dev = at::kCPU;
-  if (device == "cuda" || (device == "auto" && at::hasCUDA())) dev = at::Device(at::kCUDA);
-  else if (device != "cpu" && device != "auto")
-    fail("train(device)", "unknown device \"" + device + "\"", "use \"auto\", \"cpu\" or \"cuda\"");
+  const at::Device dev = parse_device(device, "train(device)");
   // resume: None/False = fresh, True = the newest checkpoint in output_dir, a path = that checkpoint.
   std::string resume;
   bool want_resume = false;
@@ -84,56 +71,9 @@ py::object train(const std::string& method, py::object model_arg, py::object dat
   {
     py::gil_scoped_release nogil;
     ensure_compute_thread_setup();
-    if (!adapter.empty() && !cfg.use_peft) {
-      info("train: adapter {} given: training it (use_peft on)", adapter);
-      cfg.use_peft = true;
-    }
-    if (cfg.use_peft && !ref_model.empty())
-      fail("train(ref_model)", "cannot be combined with use_peft",
-           "under use_peft the reference is the model with its adapters off; drop ref_model");
-    auto policy = CausalLM::from_pretrained(model, dev);
-    std::unique_ptr<CausalLM> ref;
-    if (!ref_model.empty()) ref = CausalLM::from_pretrained(ref_model, dev);
-    if (!adapter.empty()) {
-      load_lora(*policy, adapter);
-      policy->lora()->cfg.base_model_name_or_path = model;
-    } else if (cfg.use_peft) {
-      attach_lora(*policy, peft_config(cfg, model), static_cast<uint64_t>(cfg.seed));
-    }
-    std::optional<Tokenizer> tok;
-    const std::string tok_src = tokenizer.empty() ? model : tokenizer;
-    if (!tokenizer.empty() || has_tokenizer_files(model)) tok = Tokenizer::load(tok_src);
-    std::optional<ChatTemplate> tmpl;
-    if (!cfg.chat_template.empty()) {
-      tmpl = ChatTemplate::from_arg(cfg.chat_template);
-    } else {
-      const std::string tc = (is_directory(tok_src) ? tok_src : model) + "/tokenizer_config.json";
-      if (file_exists(tc)) {
-        try {
-          tmpl = ChatTemplate::detect(tc);
-        } catch (const Error&) {
-          // text and pre-tokenized rows need no template; conversational rows say what to pass
-        }
-      }
-    }
-    const DataOptions dopt = data_options(cfg);
-    const DataKind kind = data_kind(cfg.method_kind());
-    const int64_t V = policy->config().vocab_size;
-    Dataset train_set = load_dataset(data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
-    std::optional<Dataset> eval;
-    if (!cfg.eval_data.empty())
-      eval = load_dataset(cfg.eval_data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
-    else if (cfg.eval_split > 0)
-      eval = split_eval(train_set, cfg.eval_split, cfg.seed);
-    if (want_resume && resume.empty()) {
-      resume = latest_checkpoint(cfg.output_dir);
-      if (resume.empty())
-        fail("train(resume)", "no checkpoint-<step> directory in " + cfg.output_dir,
-             "train without resume, or pass the checkpoint directory");
-    }
-    Trainer trainer(cfg, *policy, std::move(ref), std::move(train_set), std::move(eval),
-                    tok && is_directory(tok_src) ? tok_src : model);
-    s = trainer.train(resume);
+    TrainPaths paths{model, data, ref_model, adapter, tokenizer, want_resume, resume};
+    TrainNames names{"train(ref_model)", "use_peft", "train(resume)"};
+    s = run_training(cfg, paths, dev, names);
   }
   json logged = json::array();
   for (auto& row : s.logged) logged.push_back(row);

@@ -15,15 +15,10 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
-#include "data/dataset.h"
 #include "dist/dist.h"
 #include "dist/launch.h"
 #include "model/device.h"
-#include "model/lora.h"
-#include "model/model.h"
-#include "tokenizer/chat_template.h"
-#include "tokenizer/tokenizer.h"
-#include "train/data.h"
+#include "train/run.h"
 #include "train/trainer.h"
 
 namespace prefopt::cli {
@@ -36,11 +31,6 @@ struct TrainArgs {
   std::map<std::string, CLI::Option*> opts;
   CLI::Option* resume_opt = nullptr;
 };
-
-bool has_tokenizer_files(const std::string& dir) {
-  return file_exists(dir + "/tokenizer.json") || file_exists(dir + "/tokenizer.model") ||
-         (file_exists(dir + "/vocab.json") && file_exists(dir + "/merges.txt"));
-}
 
 void run_train(TrainArgs& a) {
   TrainConfig cfg;
@@ -59,60 +49,9 @@ void run_train(TrainArgs& a) {
   if (dev.is_cuda() && dist::active() && (a.device == "auto" || a.device == "cuda"))
     dev = parse_device("cuda:" + std::to_string(dist::local_rank()));
 
-  if (!a.adapter.empty() && !cfg.use_peft) {
-    info("train: --adapter {} given: training it (use_peft on)", a.adapter);
-    cfg.use_peft = true;
-  }
-  if (cfg.use_peft && !a.ref_model.empty())
-    fail("--ref-model", "cannot be combined with --use_peft",
-         "under use_peft the reference is the model with its adapters off; drop --ref-model");
-  auto policy = CausalLM::from_pretrained(a.model, dev);
-  std::unique_ptr<CausalLM> ref;
-  if (!a.ref_model.empty()) ref = CausalLM::from_pretrained(a.ref_model, dev);
-  if (!a.adapter.empty()) {
-    load_lora(*policy, a.adapter);
-    info("train: continuing adapter {} (r {}, lora_alpha {}, {}); its adapter_config.json overrides the lora_* keys",
-         a.adapter, policy->lora()->cfg.r, policy->lora()->cfg.lora_alpha,
-         fmt::format("{}", fmt::join(policy->lora()->cfg.target_modules, ",")));
-    policy->lora()->cfg.base_model_name_or_path = a.model;
-  } else if (cfg.use_peft) {
-    attach_lora(*policy, peft_config(cfg, a.model), static_cast<uint64_t>(cfg.seed));
-  }
-
-  std::optional<Tokenizer> tok;
-  std::string tok_src = a.tokenizer.empty() ? a.model : a.tokenizer;
-  if (!a.tokenizer.empty() || has_tokenizer_files(a.model)) tok = Tokenizer::load(tok_src);
-  std::optional<ChatTemplate> tmpl;
-  if (!cfg.chat_template.empty()) tmpl = ChatTemplate::from_arg(cfg.chat_template);
-  else {
-    const std::string tc = (is_directory(tok_src) ? tok_src : a.model) + "/tokenizer_config.json";
-    if (file_exists(tc)) {
-      try {
-        tmpl = ChatTemplate::detect(tc);
-      } catch (const Error& e) {
-        // text and pre-tokenized rows need no template; conversational rows say what to pass
-      }
-    }
-  }
-  const DataOptions dopt = data_options(cfg);
-  const DataKind kind = data_kind(cfg.method_kind());
-  const int64_t V = policy->config().vocab_size;
-  Dataset train = load_dataset(a.data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
-  std::optional<Dataset> eval;
-  if (!cfg.eval_data.empty())
-    eval = load_dataset(cfg.eval_data, kind, tok ? &*tok : nullptr, tmpl ? &*tmpl : nullptr, dopt, V);
-  else if (cfg.eval_split > 0)
-    eval = split_eval(train, cfg.eval_split, cfg.seed);
-  std::string resume;
-  if (a.resume_opt && a.resume_opt->count() > 0) {
-    resume = a.resume.empty() ? latest_checkpoint(cfg.output_dir) : a.resume;
-    if (resume.empty())
-      fail("--resume", "no checkpoint-<step> directory in " + cfg.output_dir,
-           "train without --resume, or pass the checkpoint directory");
-  }
-  Trainer trainer(cfg, *policy, std::move(ref), std::move(train), std::move(eval),
-                  tok && is_directory(tok_src) ? tok_src : a.model);
-  TrainSummary s = trainer.train(resume);
+  TrainPaths paths{a.model, a.data, a.ref_model, a.adapter, a.tokenizer,
+                   a.resume_opt && a.resume_opt->count() > 0, a.resume};
+  TrainSummary s = run_training(cfg, paths, dev);
   if (!dist::is_main()) return;
   if (dist::active()) {
     const double per = s.steps > 0 ? 1e3 / static_cast<double>(s.steps) : 0.0;

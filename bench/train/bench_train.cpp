@@ -45,6 +45,7 @@
 #include "model/model.h"
 #include "model/runtime.h"
 #include "train/batch.h"
+#include "train/data.h"
 #include "train/trainer.h"
 
 using namespace prefopt;
@@ -58,25 +59,7 @@ ModelConfig bench_model_config() { return llama_config(kVocab, kHidden, 6, 6, 2,
 
 // n_batches batches of kPairs pre-tokenized pairs, seeded.
 Dataset make_data(int64_t n_batches) {
-  Rng rng(20241);
-  Dataset ds;
-  ds.path = "<bench_train synthetic>";
-  ds.kind = DataKind::Paired;
-  ds.hash = "bench_train";
-  for (int64_t i = 0; i < n_batches * kPairs; ++i) {
-    Example ex;
-    ex.line = static_cast<size_t>(i + 1);
-    for (int64_t t = 0; t < kPrompt; ++t) ex.prompt.push_back(static_cast<int32_t>(rng.below(kVocab)));
-    for (int k = 0; k < 2; ++k) {
-      Completion c;
-      const int64_t n = kCompMin + static_cast<int64_t>(rng.below(kCompMax - kCompMin + 1));
-      for (int64_t t = 0; t < n; ++t) c.ids.push_back(static_cast<int32_t>(rng.below(kVocab)));
-      c.mask.assign(c.ids.size(), 1);
-      ex.completions.push_back(std::move(c));
-    }
-    ds.rows.push_back(std::move(ex));
-  }
-  return ds;
+  return synthetic_pairs(SyntheticPairs{n_batches * kPairs, kVocab, kPrompt, kCompMin, kCompMax, 20241}, "bench_train");
 }
 
 std::vector<size_t> batch_rows(int64_t b) {

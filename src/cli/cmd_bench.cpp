@@ -29,6 +29,7 @@
 #include "data/dataset.h"
 #include "model/device.h"
 #include "model/model.h"
+#include "train/data.h"
 #include "train/trainer.h"
 
 namespace prefopt::cli {
@@ -47,27 +48,9 @@ bool parse_bool(const std::string& v, const std::string& key) {
   fail(key, "expected true or false, found \"" + v + "\"", "write " + key + " or " + key + " true|false");
 }
 
-// The bench's pairs: seeded, the same rows as bench_train's (Rng 20241).
+// The bench's pairs: seeded, the same rows as bench_train's first batch.
 Dataset make_pairs() {
-  Rng rng(20241);
-  Dataset ds;
-  ds.path = "<bench dpo-step synthetic>";
-  ds.kind = DataKind::Paired;
-  ds.hash = "bench_dpo_step";
-  for (int64_t i = 0; i < kPairs; ++i) {
-    Example ex;
-    ex.line = static_cast<size_t>(i + 1);
-    for (int64_t t = 0; t < kPrompt; ++t) ex.prompt.push_back(static_cast<int32_t>(rng.below(kVocab)));
-    for (int k = 0; k < 2; ++k) {
-      Completion c;
-      const int64_t n = kCompMin + static_cast<int64_t>(rng.below(kCompMax - kCompMin + 1));
-      for (int64_t t = 0; t < n; ++t) c.ids.push_back(static_cast<int32_t>(rng.below(kVocab)));
-      c.mask.assign(c.ids.size(), 1);
-      ex.completions.push_back(std::move(c));
-    }
-    ds.rows.push_back(std::move(ex));
-  }
-  return ds;
+  return synthetic_pairs(SyntheticPairs{kPairs, kVocab, kPrompt, kCompMin, kCompMax, 20241}, "bench_dpo_step");
 }
 
 double status_mb(const char* key) {  // VmHWM / VmRSS of this process, MB

@@ -56,4 +56,27 @@ std::vector<int64_t> kl_pairs(const Dataset& ds, int64_t batch_size) {
   return p;
 }
 
+Dataset synthetic_pairs(const SyntheticPairs& o, const std::string& name) {
+  Rng rng(o.seed);
+  Dataset ds;
+  ds.path = "<" + name + " synthetic>";
+  ds.kind = DataKind::Paired;
+  ds.hash = name;
+  const auto id = [&] { return static_cast<int32_t>(rng.below(static_cast<uint64_t>(o.vocab))); };
+  for (int64_t i = 0; i < o.n; ++i) {
+    Example ex;
+    ex.line = static_cast<size_t>(i + 1);
+    for (int64_t t = 0; t < o.prompt_len; ++t) ex.prompt.push_back(id());
+    for (int k = 0; k < 2; ++k) {
+      Completion c;
+      const int64_t n = o.comp_min + static_cast<int64_t>(rng.below(static_cast<uint64_t>(o.comp_max - o.comp_min + 1)));
+      for (int64_t t = 0; t < n; ++t) c.ids.push_back(id());
+      c.mask.assign(c.ids.size(), 1);
+      ex.completions.push_back(std::move(c));
+    }
+    ds.rows.push_back(std::move(ex));
+  }
+  return ds;
+}
+
 }  // namespace prefopt

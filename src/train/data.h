@@ -1,6 +1,6 @@
 // prefopt train: the training data as the config asks for it. The loading
 // options a TrainConfig implies, the seeded eval split (eval_split), the data
-// order per epoch and KTO's KL pairs.
+// order per epoch, KTO's KL pairs, and the benchmarks' synthetic pairs.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -30,5 +30,14 @@ std::vector<size_t> epoch_order(size_t n, int64_t seed, int64_t epoch);
 // `batch_size` rows in file order, row i is paired with the previous row of
 // its chunk (rotation by one); the result is that row's index per row.
 std::vector<int64_t> kl_pairs(const Dataset& ds, int64_t batch_size);
+
+// Benchmarks' data: n seeded pre-tokenized pairs of uniform random ids below
+// `vocab`, prompts of prompt_len tokens, each completion comp_min..comp_max
+// tokens, every completion token trained.
+struct SyntheticPairs {
+  int64_t n = 8, vocab = 32000, prompt_len = 256, comp_min = 32, comp_max = 96;
+  uint64_t seed = 20241;
+};
+Dataset synthetic_pairs(const SyntheticPairs& o, const std::string& name);
 
 }  // namespace prefopt

@@ -14,15 +14,9 @@ B=${1:-build}
 STEPS=${2:-16}
 REPS=${3:-2}
 D=$(mktemp -d /tmp/prefopt_dist_overlap.XXXXXX)
-"$B/prefopt" -q convert --from llama2c "$(dirname "$0")/../../shared/data/models/llama2c/stories260K.bin" "$D/model" >/dev/null
-python3 - "$D/data.jsonl" <<'PY'
-import json, random, sys
-random.seed(0)
-ids = lambda n: [random.randint(1, 511) for _ in range(n)]
-with open(sys.argv[1], "w") as f:
-    for _ in range(256):
-        f.write(json.dumps({"prompt_input_ids": ids(32), "chosen_input_ids": ids(32), "rejected_input_ids": ids(32)}) + "\n")
-PY
+BENCH_DIR=$(dirname "$0")
+. "$BENCH_DIR/dist_common.sh"
+dist_bench_setup "$B" "$D"
 ARGS="train --method dpo --model $D/model --data $D/data.jsonl --max_steps $STEPS --learning_rate 1e-4 --logging_steps 1000 --save_steps 0 --per_device_train_batch_size 8 --gradient_accumulation_steps 1 --threads 1"
 r=0
 while [ $r -lt "$REPS" ]; do

@@ -5,6 +5,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <memory>
+
 #include "core/error.h"
 #include "tokenizer/tokenizer_impl.h"
 
@@ -30,8 +32,12 @@ Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 void Regex::find_all(std::string_view s, size_t b, size_t e, std::vector<std::pair<size_t, size_t>>& out) const {
   auto* code = static_cast<pcre2_code*>(code_);
-  thread_local pcre2_match_data* md = nullptr;
-  if (!md) md = pcre2_match_data_create(32, nullptr);
+  // One match block per thread, freed when the thread exits.
+  struct FreeMatchData {
+    void operator()(pcre2_match_data* m) const { pcre2_match_data_free(m); }
+  };
+  thread_local std::unique_ptr<pcre2_match_data, FreeMatchData> md_owner(pcre2_match_data_create(32, nullptr));
+  pcre2_match_data* md = md_owner.get();
   auto subject = reinterpret_cast<PCRE2_SPTR>(s.data() + b);
   size_t len = e - b, pos = 0;
   while (pos <= len) {

@@ -116,20 +116,11 @@ double step(Bench& b, int64_t batch) {
   return s;
 }
 
-double status_mb(const char* key) {  // VmHWM / VmRSS of this process, MB
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(key);
-  while (std::getline(f, line))
-    if (line.compare(0, n, key) == 0 && line[n] == ':') return std::atof(line.c_str() + n + 1) / 1024.0;
-  return -1;
-}
-
 int child(const std::string& name) {
   const Variant& v = variant(name);
   Dataset ds = make_data(1);
   Bench b = make_bench(v, ds);
-  const double before = status_mb("VmRSS");
+  const double before = cpu::status_mb("VmRSS");
   // Reset the high-water mark so the step's own peak is visible too (Linux >= 4.0).
   bool reset = false;
   if (std::FILE* f = std::fopen("/proc/self/clear_refs", "w")) {
@@ -141,7 +132,7 @@ int child(const std::string& name) {
   getrusage(RUSAGE_SELF, &ru);
   std::printf("%s\n", json{{"variant", name},
                            {"rss_before_step_mb", before},
-                           {"step_hwm_mb", reset ? status_mb("VmHWM") : -1.0},
+                           {"step_hwm_mb", reset ? cpu::status_mb("VmHWM") : -1.0},
                            {"peak_rss_mb", ru.ru_maxrss / 1024.0},  // whole process (never reset)
                            {"step_seconds", s}}
                           .dump()

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "core/cpu.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/rng.h"
@@ -51,15 +52,6 @@ bool parse_bool(const std::string& v, const std::string& key) {
 // The bench's pairs: seeded, the same rows as bench_train's first batch.
 Dataset make_pairs() {
   return synthetic_pairs(SyntheticPairs{kPairs, kVocab, kPrompt, kCompMin, kCompMax, 20241}, "bench_dpo_step");
-}
-
-double status_mb(const char* key) {  // VmHWM / VmRSS of this process, MB
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  const size_t n = std::strlen(key);
-  while (std::getline(f, line))
-    if (line.compare(0, n, key) == 0 && line[n] == ':') return std::atof(line.c_str() + n + 1) / 1024.0;
-  return -1;
 }
 
 void run_dpo_step(const BenchArgs& a) {
@@ -111,7 +103,7 @@ void run_dpo_step(const BenchArgs& a) {
                         {"impl", "prefopt"},
                         {"tokens_per_second", tokens / med},
                         {"step_seconds", med},
-                        {"peak_rss_mb", status_mb("VmHWM")},
+                        {"peak_rss_mb", cpu::status_mb("VmHWM")},
                         {"tokens", tokens},
                         {"use_peft", peft},
                         {"gradient_checkpointing", ckpt},

@@ -7,6 +7,7 @@
 #include <pmmintrin.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -175,6 +176,15 @@ bool restart_blas_threads() {
   shutdown();
   init();
   return true;
+}
+
+double status_mb(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const size_t n = std::strlen(key);
+  while (std::getline(f, line))
+    if (line.compare(0, n, key) == 0 && line[n] == ':') return std::atof(line.c_str() + n + 1) / 1024.0;
+  return -1;
 }
 
 }  // namespace prefopt::cpu

@@ -49,4 +49,7 @@ bool restart_blas_threads();
 bool flush_denormals_enabled();
 void set_flush_denormals();
 
+// A memory field of this process's /proc/self/status ("VmHWM", "VmRSS") in MB; -1 when absent.
+double status_mb(const char* key);
+
 }  // namespace prefopt::cpu

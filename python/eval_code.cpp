@@ -113,19 +113,13 @@ py::object eval_code(py::object problems_arg, py::object completions_arg, int wo
     for (size_t i = 0; i < res.size(); ++i) {
       const RunResult& r = res[i];
       json out = rows[i];
-      const bool passed = r.verdict == Verdict::PASSED;
-      out["verdict"] = to_string(r.verdict);
-      out["passed"] = passed;
-      out["output"] = r.stdout_text + r.stderr_text;
-      out["output_truncated"] = r.stdout_truncated || r.stderr_truncated;
-      out["detail"] = r.detail;
-      out["isolation"] = r.isolation;
+      add_result_fields(out, r);
       results.push_back(std::move(out));
       verdicts[to_string(r.verdict)]++;
       if (counts_against_model(r.verdict)) {
         ProblemCounts& pc = counts[task_of[i]];
         pc.n++;
-        pc.c += passed ? 1 : 0;
+        pc.c += r.verdict == Verdict::PASSED ? 1 : 0;
       }
       if (isolation_seen.empty()) isolation_seen = r.isolation;
     }

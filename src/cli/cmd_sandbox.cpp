@@ -121,20 +121,14 @@ void run_eval_code(const EvalCodeOptions& o) {
     for (size_t i = 0; i < res.size(); ++i) {
       const RunResult& r = res[i];
       json out = rows[start + i];
-      const bool passed = r.verdict == Verdict::PASSED;
-      out["verdict"] = to_string(r.verdict);
-      out["passed"] = passed;
-      out["output"] = r.stdout_text + r.stderr_text;
-      out["output_truncated"] = r.stdout_truncated || r.stderr_truncated;
-      out["detail"] = r.detail;
-      out["isolation"] = r.isolation;
+      add_result_fields(out, r);
       std::string s = out.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
       std::fwrite(s.data(), 1, s.size(), stdout);
       verdicts[to_string(r.verdict)]++;
       if (counts_against_model(r.verdict)) {
         ProblemCounts& pc = counts[task_of[start + i]];
         pc.n++;
-        pc.c += passed ? 1 : 0;
+        pc.c += r.verdict == Verdict::PASSED ? 1 : 0;
       }
       if (isolation_seen.empty()) isolation_seen = r.isolation;
     }

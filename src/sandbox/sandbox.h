@@ -38,6 +38,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 namespace prefopt {
 
 enum class Verdict { PASSED, FAILED, TIMEOUT, MEMORY_LIMIT, OUTPUT_LIMIT, CRASHED, SANDBOX_ERROR };
@@ -71,6 +73,10 @@ struct RunResult {
   std::string detail;       // why the verdict, in words ("secret missing after exit 0", ...)
   bool secret_ok = false;   // the harness epilogue ran and wrote the run's secret
 };
+
+// Adds a run's outcome to its input row, as eval-code writes it: verdict, passed,
+// output (stdout + stderr), output_truncated, detail, isolation.
+void add_result_fields(nlohmann::json& row, const RunResult& r);
 
 // Runs `program` (the whole Python source) as one run. PASSED = the program
 // ran to its last line without an uncaught exception and exited 0.

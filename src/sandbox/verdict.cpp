@@ -7,6 +7,8 @@
 #include <array>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "sandbox/sandbox_impl.h"
 
 namespace prefopt {
@@ -22,6 +24,15 @@ std::optional<Verdict> parse_verdict(std::string_view s) {
   for (size_t i = 0; i < kVerdictNames.size(); ++i)
     if (s == kVerdictNames[i]) return static_cast<Verdict>(i);
   return std::nullopt;
+}
+
+void add_result_fields(nlohmann::json& row, const RunResult& r) {
+  row["verdict"] = to_string(r.verdict);
+  row["passed"] = r.verdict == Verdict::PASSED;
+  row["output"] = r.stdout_text + r.stderr_text;
+  row["output_truncated"] = r.stdout_truncated || r.stderr_truncated;
+  row["detail"] = r.detail;
+  row["isolation"] = r.isolation;
 }
 
 }  // namespace prefopt
@@ -74,5 +85,6 @@ void decide_verdict(const RunFacts& f, RunResult& r) {
   if (f.secret_ok) return set(Verdict::FAILED, "tests completed but the exit code is " + std::to_string(r.exit_code));
   return set(Verdict::FAILED, "exit code " + std::to_string(r.exit_code));
 }
+
 
 }  // namespace prefopt::sandbox_detail

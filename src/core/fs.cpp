@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -30,6 +32,21 @@ bool file_exists(const std::string& path) {
   std::error_code ec;
   return fs::exists(path, ec);
 }
+std::string find_in_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  if (!path) return "";
+  std::string p(path);
+  size_t b = 0;
+  while (b <= p.size()) {
+    size_t e = p.find(':', b);
+    if (e == std::string::npos) e = p.size();
+    std::string cand = p.substr(b, e - b) + "/" + name;
+    if (e > b && access(cand.c_str(), X_OK) == 0) return cand;
+    b = e + 1;
+  }
+  return "";
+}
+
 bool is_directory(const std::string& path) {
   std::error_code ec;
   return fs::is_directory(path, ec);

@@ -12,6 +12,8 @@ namespace prefopt {
 std::string read_file(const std::string& path);          // throws Error naming the path
 bool file_exists(const std::string& path);
 bool is_directory(const std::string& path);
+// The first executable `name` in $PATH, or "".
+std::string find_in_path(const std::string& name);
 void make_dirs(const std::string& path);                 // mkdir -p
 void remove_all(const std::string& path);                // rm -rf (no error if missing)
 

@@ -15,21 +15,6 @@ namespace prefopt {
 
 namespace {
 
-std::string find_in_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (!path) return "";
-  std::string p(path);
-  size_t b = 0;
-  while (b <= p.size()) {
-    size_t e = p.find(':', b);
-    if (e == std::string::npos) e = p.size();
-    std::string cand = p.substr(b, e - b) + "/" + name;
-    if (e > b && access(cand.c_str(), X_OK) == 0) return cand;
-    b = e + 1;
-  }
-  return "";
-}
-
 // Runs argv without a shell, output discarded; true on exit status 0.
 bool run_quiet(const std::vector<std::string>& argv) {
   pid_t pid = fork();

@@ -24,18 +24,8 @@ namespace {
 
 std::string find_chromium() {
   if (const char* e = std::getenv("PREFOPT_CHROMIUM")) return e;
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "";
-  for (const char* name : {"chromium", "chromium-browser"}) {
-    size_t b = 0;
-    while (b <= p.size()) {
-      size_t e = p.find(':', b);
-      if (e == std::string::npos) e = p.size();
-      std::string cand = p.substr(b, e - b) + "/" + name;
-      if (e > b && access(cand.c_str(), X_OK) == 0) return cand;
-      b = e + 1;
-    }
-  }
+  for (const char* name : {"chromium", "chromium-browser"})
+    if (std::string c = prefopt::find_in_path(name); !c.empty()) return c;
   return "";
 }
 
